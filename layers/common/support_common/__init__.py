@@ -1,0 +1,1 @@
+"""Everything the support desk's functions share: models, settings, storage, mail and paging."""

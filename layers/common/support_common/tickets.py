@@ -1,0 +1,314 @@
+"""Ticket use cases shared by the dashboard and email: create, read, list, change, comment, acknowledge."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from support_common.errors import (
+    Conflict,
+    Forbidden,
+    IdCollision,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    VersionConflict,
+)
+from support_common.models import (
+    ID_ALPHABET,
+    ID_LENGTH,
+    ID_PREFIX,
+    RELATED_MAX,
+    Attachment,
+    Channel,
+    Comment,
+    Identity,
+    Priority,
+    Requester,
+    Status,
+    Ticket,
+    TicketType,
+    TransitionError,
+    check_transition,
+    normalize_ticket_id,
+    task_description_problem,
+    utcnow,
+)
+from support_common.observability import logger, metrics
+from support_common.repository import TicketFilter, TicketPage, TicketRepository
+
+ID_ATTEMPTS = 5
+UPDATE_ATTEMPTS = 3
+
+
+def new_ticket_id(ticket_type: TicketType) -> str:
+    """A fresh random id such as INC-7KQ2XH: 30 random bits, typable, not a counter."""
+    body = "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+    return f"{ID_PREFIX[ticket_type]}-{body}"
+
+
+def new_comment_id() -> str:
+    """A random id for a comment, unique within its ticket."""
+    return secrets.token_hex(6)
+
+
+@dataclass
+class NewTicket:
+    """What a caller asks for; the requester, tenant and channel come from who is calling."""
+
+    type: TicketType
+    title: str
+    description: str
+    priority: Priority = Priority.NORMAL
+    environment: str | None = None
+    related: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
+    parse_problems: bool = False
+    full_text_key: str | None = None
+    # Email needs these chosen by the pipeline, not by the caller: a verified contact's tenant or triage.
+    tenant: str | None = None
+    ticket_id: str | None = None
+
+
+def _normalized_related(ids: Sequence[str], own_id: str | None = None) -> list[str]:
+    out: list[str] = []
+    for raw in ids:
+        norm = normalize_ticket_id(raw)
+        if norm is None:
+            raise InvalidInput(f"'{raw}' is not a ticket id", field="related")
+        if norm == own_id:
+            raise InvalidInput("a ticket cannot be related to itself", field="related")
+        if norm not in out:
+            out.append(norm)
+    if len(out) > RELATED_MAX:
+        raise InvalidInput(f"at most {RELATED_MAX} related tickets", field="related")
+    return out
+
+
+def check_type_rules(draft: NewTicket, channel: Channel) -> None:
+    """Apply each ticket type's own rule; raise InvalidInput saying what is missing."""
+    if draft.type == TicketType.TASK:
+        problem = task_description_problem(draft.description)
+        if problem:
+            raise InvalidInput(problem, field="description")
+    if draft.type == TicketType.INCIDENT and channel == Channel.DASHBOARD and not (draft.environment or "").strip():
+        raise InvalidInput(
+            "an incident must name the site or environment affected (e.g. production, www.example.com)",
+            field="environment",
+        )
+    if draft.type != TicketType.INCIDENT and draft.priority == Priority.URGENT:
+        # Urgent means "the site is down": that is an incident, and it pages.
+        raise InvalidInput("only incidents can be urgent: a site that is down is an incident", field="priority")
+
+
+class TicketService:
+    """The ticket use cases; every check of who may do what lives here."""
+
+    def __init__(self, repository: TicketRepository) -> None:
+        self.repository = repository
+
+    def create(self, identity: Identity, draft: NewTicket, *, channel: Channel) -> Ticket:
+        """Create a ticket for `identity`; retries on the rare id collision."""
+        check_type_rules(draft, channel)
+        related = _normalized_related(draft.related)
+        if draft.type == TicketType.PROBLEM and not related:
+            logger.debug("problem without linked incidents")
+        now = utcnow()
+        tenant = draft.tenant or identity.tenant
+        for attempt in range(ID_ATTEMPTS):
+            ticket = Ticket(
+                id=draft.ticket_id if draft.ticket_id and attempt == 0 else new_ticket_id(draft.type),
+                type=draft.type,
+                priority=draft.priority,
+                title=draft.title.strip(),
+                description=draft.description,
+                channel=channel,
+                tenant=tenant,
+                requester=Requester(email=identity.email, name=identity.name),
+                environment=(draft.environment or "").strip() or None,
+                related=related,
+                attachments=draft.attachments,
+                message_ids=draft.message_ids,
+                parse_problems=draft.parse_problems,
+                full_text_key=draft.full_text_key,
+                created_at=now,
+                updated_at=now,
+            )
+            try:
+                self.repository.create_ticket(
+                    ticket,
+                    link_tenant=None if identity.is_support else tenant,
+                    require_incidents=draft.type == TicketType.PROBLEM,
+                )
+            except IdCollision:
+                logger.warning("ticket id collision", attempt=attempt)
+                continue
+            logger.info("ticket created", ticket_id=ticket.id, type=ticket.type, channel=channel, tenant=tenant)
+            metrics.add_metric(name=f"TicketsCreated_{ticket.type}_{channel}", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name="TicketsCreated", unit=MetricUnit.Count, value=1)
+            return ticket
+        raise Conflict("could not allocate a ticket id; try again")
+
+    def get(self, identity: Identity, ticket_id: str) -> tuple[Ticket, list[Comment]]:
+        """A ticket with its comments, if the caller may see it (else NotFound, never Forbidden)."""
+        norm = self._id(ticket_id)
+        found = self.repository.get_ticket_with_comments(norm)
+        if found is None or not identity.can_see(found[0].tenant):
+            raise NotFound(f"ticket {ticket_id} not found")
+        return found
+
+    def list(
+        self,
+        identity: Identity,
+        *,
+        type: TicketType | None = None,
+        status: Status | None = None,
+        priority: Priority | None = None,
+        tenant: str | None = None,
+        limit: int = 25,
+        next_token: str | None = None,
+    ) -> TicketPage:
+        """One page of the caller's tickets, newest first; staff may list every tenant."""
+        if not identity.is_support:
+            if tenant and tenant != identity.tenant:
+                # Another tenant's list is as empty as a tenant that does not exist.
+                return TicketPage(items=[], next_token=None)
+            tenant = identity.tenant
+        query = TicketFilter(tenant=tenant, type=type, status=status, priority=priority)
+        return self.repository.list_tickets(query, limit=limit, next_token=next_token)
+
+    def update(
+        self, identity: Identity, ticket_id: str, changes: dict[str, Any], *, if_match: int | None = None
+    ) -> Ticket:
+        """Change a ticket's fields with optimistic locking (If-Match) and the status workflow."""
+        norm = self._id(ticket_id)
+        if "tenant" in changes and not identity.is_support:
+            raise Forbidden("only support staff can move a ticket to another tenant")
+        if "type" in changes and not identity.is_support:
+            raise Forbidden("only support staff can change a ticket's type")
+        for attempt in range(UPDATE_ATTEMPTS):
+            ticket = self._visible(identity, norm)
+            if if_match is not None and ticket.version != if_match:
+                raise _stale(ticket)
+            effective = self._effective_changes(identity, ticket, changes)
+            if not effective:
+                return ticket
+            old_related, new_related = set(ticket.related), set(effective.get("related", ticket.related))
+            new_type = effective.get("type", ticket.type)
+            try:
+                updated = self.repository.update_ticket(
+                    ticket,
+                    effective,
+                    expected_version=ticket.version,
+                    link_add=sorted(new_related - old_related),
+                    link_remove=sorted(old_related - new_related),
+                    link_tenant=None if identity.is_support else ticket.tenant,
+                    require_incidents=new_type == TicketType.PROBLEM,
+                )
+            except VersionConflict:
+                if if_match is not None:
+                    raise _stale(ticket) from None
+                logger.info("concurrent update, retrying", ticket_id=norm, attempt=attempt)
+                continue
+            logger.info("ticket updated", ticket_id=norm, fields=sorted(effective), version=updated.version)
+            return updated
+        raise Conflict("the ticket is changing too fast; reload it and try again")
+
+    def acknowledge(self, identity: Identity, ticket_id: str) -> Ticket:
+        """Support staff take the ticket: stops re-paging. Acknowledging twice is harmless."""
+        if not identity.is_support:
+            norm = self._id(ticket_id)
+            self._visible(identity, norm)  # someone else's ticket stays a 404, not a 403
+            raise Forbidden("only support staff can acknowledge a ticket")
+        ticket = self._visible(identity, self._id(ticket_id))
+        if ticket.status == Status.ACKNOWLEDGED:
+            return ticket
+        return self.update(identity, ticket.id, {"status": Status.ACKNOWLEDGED})
+
+    def comment(
+        self,
+        identity: Identity,
+        ticket_id: str,
+        body: str,
+        *,
+        channel: Channel,
+        attachments: Sequence[Attachment] = (),
+        message_ids: Sequence[str] = (),
+    ) -> Comment:
+        """Add a comment to a ticket the caller may see."""
+        norm = self._id(ticket_id)
+        self._visible(identity, norm)
+        comment = Comment(
+            id=new_comment_id(),
+            ticket_id=norm,
+            body=body,
+            author=Requester(email=identity.email, name=identity.name),
+            channel=channel,
+            is_support=identity.is_support,
+            created_at=utcnow(),
+            attachments=list(attachments),
+        )
+        self.repository.add_comment(comment, message_ids=message_ids)
+        logger.info("comment added", ticket_id=norm, comment_id=comment.id, channel=channel)
+        return comment
+
+    # --- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _id(ticket_id: str) -> str:
+        norm = normalize_ticket_id(ticket_id)
+        if norm is None:
+            raise NotFound(f"ticket {ticket_id} not found")
+        return norm
+
+    def _visible(self, identity: Identity, ticket_id: str) -> Ticket:
+        ticket = self.repository.get_ticket(ticket_id)
+        if ticket is None or not identity.can_see(ticket.tenant):
+            raise NotFound(f"ticket {ticket_id} not found")
+        return ticket
+
+    def _effective_changes(self, identity: Identity, ticket: Ticket, changes: dict[str, Any]) -> dict[str, Any]:
+        effective: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name == "related":
+                value = _normalized_related(value, own_id=ticket.id)
+            if name in ("title", "environment") and isinstance(value, str):
+                value = value.strip() or None
+                if name == "title" and value is None:
+                    raise InvalidInput("title cannot be empty", field="title")
+            if getattr(ticket, name) != value:
+                effective[name] = value
+        new_type = effective.get("type", ticket.type)
+        new_priority = effective.get("priority", ticket.priority)
+        if new_type != TicketType.INCIDENT and new_priority == Priority.URGENT:
+            raise InvalidInput("only incidents can be urgent: a site that is down is an incident", field="priority")
+        if new_type == TicketType.TASK and "description" in effective:
+            problem = task_description_problem(effective["description"])
+            if problem:
+                raise InvalidInput(problem, field="description")
+        if "status" in effective:
+            try:
+                check_transition(ticket.status, effective["status"])
+            except TransitionError as exc:
+                raise Conflict(str(exc), field="status") from exc
+            if effective["status"] == Status.ACKNOWLEDGED and not identity.is_support:
+                raise Forbidden("only support staff can acknowledge a ticket")
+            if effective["status"] == Status.ACKNOWLEDGED or (
+                effective["status"] in (Status.RESOLVED, Status.CLOSED) and ticket.acknowledged_at is None
+            ):
+                effective["acknowledged_at"] = utcnow()
+                effective["acknowledged_by"] = identity.email
+        if effective:
+            effective["updated_at"] = utcnow()
+        return effective
+
+
+def _stale(ticket: Ticket) -> PreconditionFailed:
+    return PreconditionFailed(
+        f"the ticket changed since you read it: it is now at version {ticket.version}", field="If-Match"
+    )

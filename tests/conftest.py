@@ -1,0 +1,44 @@
+"""Shared test helpers: real event samples and the moto-backed table from template.yaml."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EVENTS = Path(__file__).parent / "events"
+
+
+@cache
+def _read_event(name: str) -> str:
+    return (EVENTS / f"{name}.json").read_text()
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A fresh copy of a real AWS event sample from tests/events/."""
+    return copy.deepcopy(json.loads(_read_event(name)))
+
+
+class FakeLambdaContext:
+    """The attributes of Lambda's context object that Powertools reads."""
+
+    function_name = "support-desk-intake"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:support-desk-intake"
+    aws_request_id = "52fdfc07-2182-454f-963f-5f0f9a621d72"
+    log_group_name = "/aws/lambda/support-desk-intake"
+    log_stream_name = "2026/11/26/[$LATEST]0123456789abcdef"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 10_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
