@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,11 @@ from typing import Any
 import pytest
 
 EVENTS = Path(__file__).parent / "events"
+
+# Powertools reads these when its objects are built, at import of the handlers: before any fixture.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SupportDesk")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 
 
 @cache

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
+from support_common.settings import get_settings
 
 from local.cfn import create_table
-from support_common.settings import get_settings
 
 REGION = "eu-west-1"
 TABLE = "tickets"

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from support_common.api_models import (
@@ -36,21 +37,19 @@ MAX_BODY_BYTES = 128 * 1024
 TICKET_ID_DOC = "a ticket id such as INC-7KQ2XH (case and the look-alikes O/0, I/L/1 are forgiven)"
 
 
-def _error(status: int, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"model": ErrorBody}}}
-
-
-E401 = {401: _error(401, "no verified identity (missing or invalid token)")}
-E403 = {403: _error(403, "support staff only")}
-E404 = {404: _error(404, "no such ticket, or not one of yours")}
-E409 = {409: _error(409, "the change conflicts with the ticket's state (e.g. an invalid status transition)")}
-E412 = {412: _error(412, "If-Match names an older version of the ticket")}
-E413 = {413: _error(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")}
-E422 = {422: _error(422, "the request is invalid: each error names a field and the reason")}
-
-
-def _ok(status: int, model: type, description: str) -> dict[int, Any]:
+def _doc(status: int, model: type | None, description: str) -> dict[int, OpenAPIResponse]:
+    if model is None:
+        return {status: {"description": description}}
     return {status: {"description": description, "content": {"application/json": {"model": model}}}}
+
+
+E401 = _doc(401, ErrorBody, "no verified identity (missing or invalid token)")
+E403 = _doc(403, ErrorBody, "support staff only")
+E404 = _doc(404, ErrorBody, "no such ticket, or not one of yours")
+E409 = _doc(409, ErrorBody, "the change conflicts with the ticket's state (e.g. an invalid status transition)")
+E412 = _doc(412, ErrorBody, "If-Match names an older version of the ticket")
+E413 = _doc(413, ErrorBody, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+E422 = _doc(422, ErrorBody, "the request is invalid: each error names a field and the reason")
 
 
 app = APIGatewayHttpResolver(
@@ -137,7 +136,7 @@ def parse_if_match(raw: str | None) -> int | None:
 @app.post(
     "/tickets",
     summary="Open a ticket",
-    responses={**_ok(201, TicketOut, "the ticket, with a Location header"), **E401, **E409, **E413, **E422},
+    responses={**_doc(201, TicketOut, "the ticket, with a Location header"), **E401, **E409, **E413, **E422},
 )
 def create_ticket(
     body: Annotated[CreateTicketRequest, Body()],
@@ -155,8 +154,12 @@ def create_ticket(
         from support_common.idempotency import create_once  # only requests that ask pay its import
 
         data = create_once(
-            request={"tenant": identity.tenant, "email": identity.email, "key": idempotency_key,
-                     "body": body.model_dump(mode="json")},
+            request={
+                "tenant": identity.tenant,
+                "email": identity.email,
+                "key": idempotency_key,
+                "body": body.model_dump(mode="json"),
+            },
             identity=identity,
         )
         return _ticket_response(201, TicketOut.model_validate(data))
@@ -179,7 +182,7 @@ def create_ticket_out(identity: Identity, body: CreateTicketRequest) -> TicketOu
 @app.get(
     "/tickets",
     summary="List tickets, newest first",
-    responses={**_ok(200, TicketListOut, "one page of tickets"), **E401, **E422},
+    responses={**_doc(200, TicketListOut, "one page of tickets"), **E401, **E422},
 )
 def list_tickets(
     type: Annotated[TicketType | None, Query()] = None,
@@ -198,7 +201,7 @@ def list_tickets(
 @app.get(
     "/tickets/<ticket_id>",
     summary="One ticket with its comments",
-    responses={**_ok(200, TicketOut, "the ticket"), **E401, **E404, **E422},
+    responses={**_doc(200, TicketOut, "the ticket"), **E401, **E404, **E422},
 )
 def get_ticket(ticket_id: Annotated[str, Path(max_length=32, description=TICKET_ID_DOC)]) -> Response[TicketOut]:
     ticket, comments = service().get(caller(), ticket_id)
@@ -209,7 +212,7 @@ def get_ticket(ticket_id: Annotated[str, Path(max_length=32, description=TICKET_
     "/tickets/<ticket_id>",
     summary="Change a ticket",
     responses={
-        **_ok(200, TicketOut, "the changed ticket"),
+        **_doc(200, TicketOut, "the changed ticket"),
         **E401,
         **E403,
         **E404,
@@ -235,7 +238,7 @@ def update_ticket(
 @app.post(
     "/tickets/<ticket_id>/comments",
     summary="Comment on a ticket",
-    responses={**_ok(201, CommentOut, "the comment"), **E401, **E404, **E413, **E422},
+    responses={**_doc(201, CommentOut, "the comment"), **E401, **E404, **E413, **E422},
 )
 def add_comment(
     ticket_id: Annotated[str, Path(max_length=32, description=TICKET_ID_DOC)],
@@ -253,7 +256,7 @@ def add_comment(
 @app.post(
     "/tickets/<ticket_id>/acknowledge",
     summary="Acknowledge a ticket (support staff): stops re-paging",
-    responses={**_ok(200, TicketOut, "the acknowledged ticket"), **E401, **E403, **E404, **E409, **E422},
+    responses={**_doc(200, TicketOut, "the acknowledged ticket"), **E401, **E403, **E404, **E409, **E422},
 )
 def acknowledge_ticket(
     ticket_id: Annotated[str, Path(max_length=32, description=TICKET_ID_DOC)],
@@ -273,12 +276,16 @@ def _staff() -> Identity:
     "/contacts",
     summary="Register an address or a domain as a tenant's contact (support staff)",
     description="Mail from a contact that passes SPF or DKIM files into the contact's tenant and may page.",
-    responses={**_ok(201, ContactOut, "the contact"), **E401, **E403, **E413, **E422},
+    responses={**_doc(201, ContactOut, "the contact"), **E401, **E403, **E413, **E422},
 )
 def put_contact(body: Annotated[ContactRequest, Body()]) -> Response[ContactOut]:
     identity = _staff()
     contact = Contact(
-        address=body.address.lower(), tenant=body.tenant, name=body.name, created_at=utcnow(), created_by=identity.email
+        address=body.address.lower(),
+        tenant=body.tenant,
+        name=body.name,
+        created_at=utcnow(),
+        created_by=identity.email,
     )
     service().repository.put_contact(contact)
     logger.info("contact registered", tenant=contact.tenant)
@@ -292,7 +299,7 @@ def put_contact(body: Annotated[ContactRequest, Body()]) -> Response[ContactOut]
 @app.get(
     "/contacts",
     summary="List contacts (support staff)",
-    responses={**_ok(200, ContactListOut, "the contacts"), **E401, **E403, **E422},
+    responses={**_doc(200, ContactListOut, "the contacts"), **E401, **E403, **E422},
 )
 def list_contacts(tenant: Annotated[str | None, Query(max_length=63)] = None) -> ContactListOut:
     _staff()
@@ -302,7 +309,7 @@ def list_contacts(tenant: Annotated[str | None, Query(max_length=63)] = None) ->
 @app.delete(
     "/contacts/<address>",
     summary="Remove a contact (support staff)",
-    responses={204: {"description": "removed"}, **E401, **E403, **E404, **E422},
+    responses={**_doc(204, None, "removed"), **E401, **E403, **E404, **E422},
 )
 def delete_contact(address: Annotated[str, Path(max_length=254)]) -> Response[None]:
     _staff()
@@ -313,7 +320,9 @@ def delete_contact(address: Annotated[str, Path(max_length=254)]) -> Response[No
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=app.get_openapi_json_schema())
+    return Response(
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=app.get_openapi_json_schema()
+    )
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -33,4 +33,6 @@ def identity_from_claims(claims: Mapping[str, Any] | None) -> Identity:
     if not tenant and not is_support:
         raise Unauthorized("the token has no custom:tenant claim")
     name = claims.get("name")
-    return Identity(email=email, tenant=tenant or "support", is_support=is_support, name=str(name) if name else None)
+    return Identity(
+        email=email, tenant=tenant or "support", is_support=is_support, name=str(name) if name else None
+    )

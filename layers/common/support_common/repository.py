@@ -355,7 +355,9 @@ class TicketRepository:
             return None
         keys = [{"pk": _ser(f"MSG#{mid}"), "sk": _ser("MSG")} for mid in wanted]
         resp = self.client.batch_get_item(RequestItems={self.table_name: {"Keys": keys}})
-        found = {i["pk"]["S"].removeprefix("MSG#"): i["ticket_id"]["S"] for i in resp["Responses"][self.table_name]}
+        found = {
+            i["pk"]["S"].removeprefix("MSG#"): i["ticket_id"]["S"] for i in resp["Responses"][self.table_name]
+        }
         # The most recent reference names the closest message in the thread.
         for mid in reversed(wanted):
             if mid in found:
@@ -456,7 +458,7 @@ class TicketRepository:
         self, other: str, ticket_id: str, *, add: bool, tenant: str | None, needs_incident: bool
     ) -> dict[str, Any]:
         conditions = ["attribute_exists(pk)"]
-        values: dict[str, Any] = {":me": {"SS": [ticket_id]}, ":now": _ser(_now_iso())}
+        values: dict[str, Any] = {":me": {"SS": [ticket_id]}, ":now": _ser(_now_iso()), ":one": _ser(1)}
         names: dict[str, str] = {}
         if tenant is not None:
             conditions.append("tenant = :tenant")
@@ -468,7 +470,12 @@ class TicketRepository:
         update: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": {"pk": _ser(_ticket_pk(other)), "sk": _ser(TICKET_SK)},
-            "UpdateExpression": f"{'ADD' if add else 'DELETE'} related :me SET updated_at = :now",
+            # The other ticket changed too: its version moves, so its own editors' If-Match notices.
+            "UpdateExpression": (
+                "ADD related :me, version :one SET updated_at = :now"
+                if add
+                else "DELETE related :me ADD version :one SET updated_at = :now"
+            ),
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeValues": values,
         }

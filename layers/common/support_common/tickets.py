@@ -87,7 +87,7 @@ def _normalized_related(ids: Sequence[str], own_id: str | None = None) -> list[s
             out.append(norm)
     if len(out) > RELATED_MAX:
         raise InvalidInput(f"at most {RELATED_MAX} related tickets", field="related")
-    return out
+    return sorted(out)
 
 
 def check_type_rules(draft: NewTicket, channel: Channel) -> None:
@@ -96,7 +96,11 @@ def check_type_rules(draft: NewTicket, channel: Channel) -> None:
         problem = task_description_problem(draft.description)
         if problem:
             raise InvalidInput(problem, field="description")
-    if draft.type == TicketType.INCIDENT and channel == Channel.DASHBOARD and not (draft.environment or "").strip():
+    if (
+        draft.type == TicketType.INCIDENT
+        and channel == Channel.DASHBOARD
+        and not (draft.environment or "").strip()
+    ):
         raise InvalidInput(
             "an incident must name the site or environment affected (e.g. production, www.example.com)",
             field="environment",
@@ -286,7 +290,9 @@ class TicketService:
         new_type = effective.get("type", ticket.type)
         new_priority = effective.get("priority", ticket.priority)
         if new_type != TicketType.INCIDENT and new_priority == Priority.URGENT:
-            raise InvalidInput("only incidents can be urgent: a site that is down is an incident", field="priority")
+            raise InvalidInput(
+                "only incidents can be urgent: a site that is down is an incident", field="priority"
+            )
         if new_type == TicketType.TASK and "description" in effective:
             problem = task_description_problem(effective["description"])
             if problem:
