@@ -187,16 +187,25 @@ class TicketService:
         return self.repository.list_tickets(query, limit=limit, next_token=next_token)
 
     def update(
-        self, identity: Identity, ticket_id: str, changes: dict[str, Any], *, if_match: int | None = None
+        self,
+        identity: Identity,
+        ticket_id: str,
+        changes: dict[str, Any],
+        *,
+        if_match: int | None = None,
+        current: Ticket | None = None,
     ) -> Ticket:
-        """Change a ticket's fields with optimistic locking (If-Match) and the status workflow."""
+        """Change a ticket's fields with optimistic locking (If-Match) and the status workflow.
+
+        `current` is the ticket as the caller just read it, which saves reading it again.
+        """
         norm = self._id(ticket_id)
         if "tenant" in changes and not identity.is_support:
             raise Forbidden("only support staff can move a ticket to another tenant")
         if "type" in changes and not identity.is_support:
             raise Forbidden("only support staff can change a ticket's type")
         for attempt in range(UPDATE_ATTEMPTS):
-            ticket = self._visible(identity, norm)
+            ticket = current if current is not None and attempt == 0 else self._visible(identity, norm)
             if if_match is not None and ticket.version != if_match:
                 raise _stale(ticket)
             effective = self._effective_changes(identity, ticket, changes)
@@ -232,7 +241,7 @@ class TicketService:
         ticket = self._visible(identity, self._id(ticket_id))
         if ticket.status == Status.ACKNOWLEDGED:
             return ticket
-        return self.update(identity, ticket.id, {"status": Status.ACKNOWLEDGED})
+        return self.update(identity, ticket.id, {"status": Status.ACKNOWLEDGED}, current=ticket)
 
     def comment(
         self,
