@@ -1,0 +1,96 @@
+"""What template.yaml must keep true: checks cfn-lint and checkov do not make for SAM resources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.cfn import _Tag, template
+
+ROOT = Path(__file__).resolve().parents[2]
+RESOURCES = template()["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+GLOBAL_FUNCTION = template()["Globals"]["Function"]
+
+
+def _statements(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if "Effect" in node and ("Action" in node or "NotAction" in node):
+            found.append(node)
+        for value in node.values():
+            found += _statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _statements(value)
+    elif isinstance(node, _Tag):
+        found += _statements(node.value)
+    return found
+
+
+def test_template_functions_are_python313_arm64_traced_with_explicit_limits() -> None:
+    # GIVEN every function of the template
+    assert GLOBAL_FUNCTION["Runtime"] == "python3.13"
+    assert GLOBAL_FUNCTION["Architectures"] == ["arm64"]
+    for name, fn in FUNCTIONS.items():
+        props = fn["Properties"]
+        # THEN each is traced and states its own timeout and memory
+        assert props.get("Tracing", GLOBAL_FUNCTION.get("Tracing")) == "Active", name
+        assert "Timeout" in props, name
+        assert "MemorySize" in props, name
+        assert props["Handler"] == "app.lambda_handler", name
+
+
+def test_template_policies_have_no_wildcard_actions_or_resources() -> None:
+    # GIVEN every IAM statement anywhere in the template (functions, roles, bucket and topic policies)
+    statements = [s for s in _statements(RESOURCES) if s["Effect"] == "Allow"]
+    assert statements
+    # (A Deny may be broad on purpose, e.g. refusing every s3 action over plain HTTP.)
+    for statement in statements:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = statement.get("Resource", [])
+        resources = [resources] if not isinstance(resources, list) else resources
+        # THEN no action is a wildcard, and no resource is everything
+        assert all("*" not in a for a in actions if isinstance(a, str)), statement
+        assert "*" not in resources, statement
+
+
+def test_template_http_api_requires_jwt_on_every_route_but_openapi() -> None:
+    # GIVEN the HTTP API and the routes the functions declare on it
+    api = RESOURCES["HttpApi"]["Properties"]
+    assert api["Auth"]["DefaultAuthorizer"] == "CognitoJwt"
+    assert "JwtConfiguration" in api["Auth"]["Authorizers"]["CognitoJwt"]
+    assert "DefaultRouteSettings" in api and "AccessLogSettings" in api
+    public = []
+    for fn in FUNCTIONS.values():
+        for event in fn["Properties"].get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            auth = event["Properties"].get("Auth", {})
+            if auth.get("Authorizer") == "NONE":
+                public.append(event["Properties"]["Path"])
+    # THEN only the OpenAPI document is public
+    assert public == ["/openapi.json"]
+
+
+def test_template_table_is_encrypted_recoverable_streamed_with_ttl() -> None:
+    table = RESOURCES["TicketsTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+@pytest.mark.parametrize("logical_id", ["CommonLayer"])
+def test_template_layer_builds_for_arm64_without_bundling_boto(logical_id: str) -> None:
+    layer = RESOURCES[logical_id]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    lines = (ROOT / "layers" / "common" / "requirements.txt").read_text().lower().splitlines()
+    pins = [line.split("==")[0] for line in lines if line and not line.startswith("#")]
+    assert pins
+    assert not {"boto3", "botocore", "s3transfer"} & set(pins)
