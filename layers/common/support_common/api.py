@@ -57,7 +57,7 @@ app = APIGatewayHttpResolver(
     cors=CORSConfig(
         # API Gateway answers preflights itself with the template's CORS settings; these headers
         # cover the actual responses. The origin comes from the deployment (DashboardOrigin).
-        allow_origin="*",
+        allow_origin=get_settings().dashboard_origin,
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
         expose_headers=["Location", "ETag"],
         max_age=600,
