@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 
-__all__ = ["decode_bytes", "normalize_charset"]
+__all__ = ["decode_bytes", "mostly_utf8", "normalize_charset"]
 
 # Labels seen in real mail mapped to the Python codec that decodes them best (mostly the
 # Windows supersets, as browsers do). ``None`` means "not a charset: guess".
@@ -80,7 +80,19 @@ def _guess(data: bytes) -> tuple[str, bool]:
     try:
         return data.decode("utf-8"), True
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), False
+        pass
+    lenient = data.decode("utf-8", errors="replace")
+    if mostly_utf8(lenient):  # UTF-8 with a few broken bytes
+        return lenient, False
+    return data.decode("cp1252", errors="replace"), False
+
+
+def mostly_utf8(lenient: str) -> bool:
+    """True when a UTF-8 decoding with replacements is still clearly UTF-8 text: valid
+    non-ASCII characters outnumber the broken bytes four to one."""
+    broken = lenient.count("\ufffd")
+    valid = sum(1 for ch in lenient if ord(ch) > 127) - broken
+    return valid >= 4 * broken
 
 
 def decode_bytes(data: bytes, charset: str | None, defects: list[str] | None = None) -> str:

@@ -11,7 +11,7 @@ import re
 from email.utils import parseaddr
 from urllib.parse import unquote_to_bytes
 
-from .charsets import decode_bytes
+from .charsets import decode_bytes, mostly_utf8
 
 __all__ = [
     "clean_header_value",
@@ -46,7 +46,11 @@ def decode_header_bytes(raw: bytes) -> tuple[str, bool]:
     try:
         return raw.decode("utf-8"), False
     except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace"), True
+        pass
+    lenient = raw.decode("utf-8", errors="replace")
+    if mostly_utf8(lenient):  # UTF-8 cut mid-character (a truncated filename)
+        return lenient, True
+    return raw.decode("cp1252", errors="replace"), True
 
 
 def _decode_word_payload(encoding: str, text: str) -> bytes:

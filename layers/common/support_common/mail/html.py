@@ -52,9 +52,8 @@ def _is_cut_point(tag: str, attrs: dict[str, str]) -> bool:
     ident = attrs.get("id", "").lower()
     if ident in ("divrplyfwdmsg", "stopspelling", "appendonsend"):
         return True
-    if tag == "div" and _BORDER_TOP.search(attrs.get("style", "")):
-        return True  # confirmed by the "From:" check in the parser
-    return False
+    # A border-top div is confirmed by the "From:" check in the parser.
+    return tag == "div" and _BORDER_TOP.search(attrs.get("style", "")) is not None
 
 
 class _TextExtractor(HTMLParser):
@@ -72,7 +71,15 @@ class _TextExtractor(HTMLParser):
 
     # -- helpers -------------------------------------------------------------------------
     def _newline(self, count: int = 1) -> None:
-        self.out.append("\n" * count)
+        """Ensure the output ends with at least ``count`` line breaks (blocks do not stack)."""
+        existing = 0
+        for chunk in reversed(self.out[-8:]):
+            stripped = chunk.rstrip(" \t\n")
+            existing += chunk[len(stripped) :].count("\n")
+            if stripped:
+                break
+        if existing < count:
+            self.out.append("\n" * (count - existing))
 
     def handle_starttag(self, tag: str, attrs_list: list[tuple[str, str | None]]) -> None:
         if self.cut:
@@ -183,11 +190,20 @@ class _TextExtractor(HTMLParser):
         return _BLANKS.sub("\n\n", text).strip()
 
 
+# A "<" that is not closed by ">" before the next "<" (or the end) cannot start a tag. The stdlib
+# parser rescans such input from every "<" (quadratic: "<a " * 300_000 takes minutes), so those
+# are escaped first, in one linear pass.
+_UNTERMINATED_LT = re.compile(r"<(?=[^<>]*(?:<|\Z))")
+
+
 def html_to_text(html: str, strip_quotes: bool = False) -> str:
-    """Turn an HTML document or fragment into readable plain text; never raises."""
+    """Turn an HTML document or fragment into readable plain text; never raises.
+
+    Runs in linear time on hostile input (unterminated tags are escaped before parsing).
+    """
     parser = _TextExtractor(strip_quotes)
     try:
-        parser.feed(html)
+        parser.feed(_UNTERMINATED_LT.sub("&lt;", html))
         parser.close()
     except Exception:  # html.parser is lenient; keep what was extracted so far
         parser.out.append("")

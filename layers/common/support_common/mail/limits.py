@@ -40,11 +40,11 @@ class MailLimits:
     max_header_block: int = 1024 * 1024
     max_addresses: int = 100
     max_params: int = 64
-    max_html_chars: int = 2_000_000
+    max_html_chars: int = 1_000_000
     max_description_chars: int = 16_000
 
 
-class MailRejected(Exception):  # noqa: N818 - the name is part of the public contract
+class MailRejected(Exception):
     """The message exceeds a cap of :class:`MailLimits`; ``reason`` is a short machine code.
 
     Reasons: ``too-large``, ``too-deep``, ``too-many-parts``, ``too-many-headers``,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .headers import decode_header_bytes, parse_params
@@ -32,6 +33,7 @@ class Entity:
     body_end: int
     depth: int
     content_type: str = "text/plain"
+    declared_type: str = "text/plain"  # as declared, even when treated as text (no boundary)
     params: dict[str, str] = field(default_factory=dict)
     disposition: str = ""
     disposition_params: dict[str, str] = field(default_factory=dict)
@@ -52,8 +54,12 @@ class Entity:
         return self.content_type.partition("/")[0]
 
     def body(self) -> bytes:
-        """The raw (still transfer-encoded) body bytes."""
+        """The raw (still transfer-encoded) body bytes (a copy)."""
         return self.buf[self.body_start : self.body_end]
+
+    def view(self) -> memoryview:
+        """The raw body as a zero-copy view of the message buffer."""
+        return memoryview(self.buf)[self.body_start : self.body_end]
 
 
 def _line_end(buf: bytes, pos: int, end: int) -> int:
@@ -70,6 +76,9 @@ def parse_header_block(
     A field longer than ``max_header_length`` is truncated (defect); a block longer than
     ``max_header_block`` or with more than ``max_headers`` fields raises MailRejected.
     """
+    if message and buf.startswith(b"\xef\xbb\xbf", start):  # UTF-8 byte order mark
+        start += 3
+        defects.append("byte-order-mark")
     if message and buf.startswith(b"From ", start):  # mbox separator line
         start = _line_end(buf, start, end)
     if buf.startswith(b"\n", start) or buf.startswith(b"\r\n", start):
@@ -90,18 +99,33 @@ def parse_header_block(
         line = buf[pos:line_end].rstrip(b"\r\n")
         if line[:1] in (b" ", b"\t"):
             if fields:
-                name, chunks, size = fields[-1]
+                field_name, chunks, size = fields[-1]
                 if size < limits.max_header_length:
                     chunks.append(line)
-                fields[-1] = (name, chunks, size + len(line))
+                fields[-1] = (field_name, chunks, size + len(line))
             elif line.strip():
                 defects.append("header-continuation-first")
         elif _HEADER_NAME.match(line):
-            name, _, rest = line.partition(b":")
-            fields.append((name.strip().decode("ascii", "replace"), [rest], len(rest)))
+            raw_name, _, rest = line.partition(b":")
+            fields.append((raw_name.strip().decode("ascii", "replace"), [rest], len(rest)))
             if len(fields) > limits.max_headers:
                 raise MailRejected("too-many-headers")
         elif line.strip() or line_end < block_end:
+            next_end = _line_end(buf, line_end, block_end)
+            following = buf[line_end:next_end]
+            if (
+                fields
+                and line_end < block_end
+                and (following[:1] in (b" ", b"\t") or _HEADER_NAME.match(following))
+            ):
+                # A stray line between header fields (a broken fold): keep it in the field.
+                defects.append("malformed-header-line")
+                field_name, chunks, size = fields[-1]
+                if size < limits.max_header_length:
+                    chunks.append(b" " + line)
+                fields[-1] = (field_name, chunks, size + len(line) + 1)
+                pos = line_end
+                continue
             # Not a header: the body starts here (missing blank line).
             if line.strip():
                 defects.append("missing-header-separator")
@@ -127,7 +151,7 @@ def parse_header_block(
 def _classify(entity: Entity, default_type: str, limits: MailLimits, defects: list[str]) -> None:
     raw_type = entity.header("content-type")
     if raw_type is None:
-        entity.content_type = default_type
+        entity.content_type = entity.declared_type = default_type
     else:
         main, params, truncated = parse_params(raw_type, limits.max_params)
         if truncated:
@@ -135,12 +159,14 @@ def _classify(entity: Entity, default_type: str, limits: MailLimits, defects: li
         main = main.lower().strip()
         if "/" not in main:
             defects.append("bad-content-type")
-            main = "text/plain" if main in ("", "text") else "application/octet-stream"
+            named = "name" in params
+            main = "text/plain" if main in ("", "text") and not named else "application/octet-stream"
         maintype, _, subtype = main.partition("/")
         if not maintype or not subtype or any(ch.isspace() for ch in main):
             defects.append("bad-content-type")
             main = "text/plain"
         entity.content_type = main
+        entity.declared_type = main
         entity.params = params
     raw_disp = entity.header("content-disposition")
     if raw_disp:
@@ -153,9 +179,7 @@ def _classify(entity: Entity, default_type: str, limits: MailLimits, defects: li
     entity.cte = cte or "7bit"
 
 
-def _split_multipart(
-    entity: Entity, boundary: str, defects: list[str]
-) -> list[tuple[int, int]] | None:
+def _split_multipart(entity: Entity, boundary: str, defects: list[str]) -> list[tuple[int, int]] | None:
     buf, start, end = entity.buf, entity.body_start, entity.body_end
     pattern = re.compile(
         rb"^--" + re.escape(boundary.encode("utf-8", "surrogateescape")) + rb"(--)?[ \t]*\r?$",
@@ -185,27 +209,30 @@ def _split_multipart(
     return ranges
 
 
-def decode_transfer(data: bytes, cte: str, defects: list[str]) -> bytes:
-    """Undo a Content-Transfer-Encoding leniently; unknown encodings pass through (defect)."""
+def decode_transfer(data: bytes | memoryview, cte: str, defects: list[str]) -> bytes:
+    """Undo a Content-Transfer-Encoding leniently; unknown encodings pass through (defect).
+
+    ``data`` may be a memoryview: base64 and quoted-printable decode from it without a copy.
+    """
     if cte in ("7bit", "8bit", "binary", ""):
-        return data
+        return bytes(data)
     if cte == "base64":
         try:
             return binascii.a2b_base64(data)
         except (binascii.Error, ValueError):
             defects.append("bad-base64")
-            cleaned = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
+            cleaned = re.sub(rb"[^A-Za-z0-9+/]", b"", bytes(data))
             cleaned = cleaned[: len(cleaned) - len(cleaned) % 4]
             try:
                 return binascii.a2b_base64(cleaned)
             except (binascii.Error, ValueError):
-                return data
+                return bytes(data)
     if cte == "quoted-printable":
         return binascii.a2b_qp(data)
     if cte in ("x-uuencode", "uuencode", "x-uue", "uue"):
-        return _uudecode(data, defects)
+        return _uudecode(bytes(data), defects)
     defects.append(f"unknown-transfer-encoding:{cte[:30]}")
-    return data
+    return bytes(data)
 
 
 def _uudecode(data: bytes, defects: list[str]) -> bytes:
@@ -234,9 +261,21 @@ def _uudecode(data: bytes, defects: list[str]) -> bytes:
     return b"".join(out)
 
 
-def build_tree(buf: bytes, start: int, limits: MailLimits, defects: list[str]) -> Entity:
-    """Build the entity tree of the message in ``buf[start:]`` iteratively, enforcing caps."""
+def build_tree(
+    buf: bytes,
+    start: int,
+    limits: MailLimits,
+    defects: list[str],
+    check_headers: Callable[[list[tuple[str, str]]], None] | None = None,
+) -> Entity:
+    """Build the entity tree of the message in ``buf[start:]`` iteratively, enforcing caps.
+
+    ``check_headers`` is called on the top-level header fields before any part is looked at
+    (the caller's cheap caps, e.g. the address count).
+    """
     headers, body_start = parse_header_block(buf, start, len(buf), limits, defects, message=True)
+    if check_headers is not None:
+        check_headers(headers)
     root = Entity(buf, headers, body_start, len(buf), 0, is_message=True)
     _classify(root, "text/plain", limits, defects)
     count = 1
@@ -270,7 +309,7 @@ def build_tree(buf: bytes, start: int, limits: MailLimits, defects: list[str]) -
                 raise MailRejected("too-many-parts")
             inner_buf, inner_start, inner_end = entity.buf, entity.body_start, entity.body_end
             if entity.cte not in ("7bit", "8bit", "binary"):
-                inner_buf = decode_transfer(entity.body(), entity.cte, defects)
+                inner_buf = decode_transfer(entity.view(), entity.cte, defects)
                 inner_start, inner_end = 0, len(inner_buf)
             if inner_start >= inner_end:
                 continue
