@@ -1,0 +1,260 @@
+"""The emulated AWS: moto's server in this process, and the template's resources created in it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from typing import Any
+
+from local import cfn, logs
+from local.stack import (
+    DEMO_CONTACT_DOMAIN,
+    DEMO_CUSTOMER,
+    DEMO_SUPPORT,
+    DEMO_TENANT,
+    SUPPORT_GROUP,
+    Stack,
+    demo_password,
+    local_name,
+)
+
+log = logs.get("aws")
+
+
+class AwsEmulator:
+    """moto's server on a thread of this process: one process tree, and its backends readable in-process."""
+
+    name = "aws"
+
+    def __init__(self) -> None:
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, stack: Stack) -> None:
+        from moto.moto_server.werkzeug_app import (  # moto is heavy: import when starting
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = DomainDispatcherApplication(create_backend_app)
+        # werkzeug answers a taken port with sys.exit: make it the OSError it is.
+        try:
+            self._server = make_server(
+                stack.config.host, stack.config.aws_port, app, threaded=True, request_handler=MotoRequestHandler
+            )
+        except SystemExit as exc:
+            raise OSError(f"port {stack.config.aws_port} is in use") from exc
+        port = self._server.server_address[1]
+        stack.aws_endpoint_url = f"http://{stack.config.host}:{port}"
+
+        def serve() -> None:
+            logs.set_part("aws")
+            self._server.serve_forever(poll_interval=0.1)
+
+        self._thread = threading.Thread(target=serve, name="aws", daemon=True)
+        self._thread.start()
+        log.info("moto server on %s", stack.aws_endpoint_url)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def provision(stack: Stack) -> None:
+    """Create the template's resources in the emulation and record their local names in `stack`."""
+    started = time.monotonic()
+    _table(stack)
+    _bucket(stack)
+    _topic_and_queues(stack)
+    _user_pool(stack)
+    _scheduler_group(stack)
+    _ses_identity(stack)
+    log.info("resources created from template.yaml in %.2fs", time.monotonic() - started)
+
+
+def _named(stack: Stack, logical_id: str, props: dict[str, Any], name_key: str) -> str:
+    """The template's own name for a resource when it gives one (resolved locally), else a local one."""
+    if name_key in props:
+        try:
+            return str(stack.resolver()(props[name_key]))
+        except KeyError:
+            pass
+    return local_name(logical_id, stack.config.stage)
+
+
+def _table(stack: Stack) -> None:
+    found = cfn.first_of_type("AWS::DynamoDB::Table")
+    if found is None:
+        raise RuntimeError("template.yaml has no AWS::DynamoDB::Table")
+    logical_id, props = found
+    name = _named(stack, logical_id, props, "TableName")
+    ddb = stack.client("dynamodb")
+    cfn.create_table(ddb, logical_id, name)
+    described = ddb.describe_table(TableName=name)["Table"]
+    stack.refs[logical_id] = name
+    stack.attrs[f"{logical_id}.Arn"] = described["TableArn"]
+    stack.attrs[f"{logical_id}.StreamArn"] = described.get("LatestStreamArn", "")
+    stack.names["table_name"] = name
+    stack.names["table_logical_id"] = logical_id
+    stack.names["stream_arn"] = described.get("LatestStreamArn", "")
+    log.info("table %s (%s, stream %s)", name, logical_id, "on" if described.get("LatestStreamArn") else "off")
+
+
+def _bucket(stack: Stack) -> None:
+    found = cfn.first_of_type("AWS::S3::Bucket")
+    props: dict[str, Any]
+    if found is None:
+        logical_id, props = "RawMailBucket", {}
+        log.warning("template.yaml has no AWS::S3::Bucket yet: created a local raw-mail bucket anyway")
+    else:
+        logical_id, props = found
+    name = _named(stack, logical_id, props, "BucketName")
+    s3 = stack.client("s3")
+    if stack.region == "us-east-1":
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": stack.region})
+    stack.refs[logical_id] = name
+    stack.attrs[f"{logical_id}.Arn"] = f"arn:aws:s3:::{name}"
+    stack.names["raw_mail_bucket"] = name
+    log.info("bucket %s", name)
+
+
+def _topic_and_queues(stack: Stack) -> None:
+    found = cfn.first_of_type("AWS::SNS::Topic")
+    props: dict[str, Any]
+    if found is None:
+        logical_id, props = "PagerTopic", {}
+        log.warning("template.yaml has no AWS::SNS::Topic yet: created a local pager topic anyway")
+    else:
+        logical_id, props = found
+    name = _named(stack, logical_id, props, "TopicName")
+    sns, sqs = stack.client("sns"), stack.client("sqs")
+    topic_arn = sns.create_topic(Name=name)["TopicArn"]
+    stack.refs[logical_id] = topic_arn
+    stack.attrs[f"{logical_id}.TopicArn"] = topic_arn
+    stack.attrs[f"{logical_id}.TopicName"] = name
+    stack.names["pager_topic_arn"] = topic_arn
+    # Two subscribed queues: the console consumer empties its own, so the one in stack.json keeps
+    # every page for scripts and tests to read.
+    for key, queue_name in (("pager_queue_url", f"{name}-pages"), ("console_queue_url", f"{name}-console")):
+        url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+        stack.names[key] = url
+    log.info("topic %s, subscribed queues %s-pages and %s-console", topic_arn, name, name)
+
+
+def _user_pool(stack: Stack) -> None:
+    found = cfn.first_of_type("AWS::Cognito::UserPool")
+    if found is None:
+        raise RuntimeError("template.yaml has no AWS::Cognito::UserPool")
+    pool_logical, props = found
+    idp = stack.client("cognito-idp")
+    pool_name = _named(stack, pool_logical, props, "UserPoolName")
+    pool_id = idp.create_user_pool(**cfn.user_pool_definition(pool_logical, pool_name))["UserPool"]["Id"]
+    stack.refs[pool_logical] = pool_id
+    stack.attrs[f"{pool_logical}.Arn"] = f"arn:aws:cognito-idp:{stack.region}:{cfn.ACCOUNT_ID}:userpool/{pool_id}"
+    stack.attrs[f"{pool_logical}.ProviderURL"] = f"cognito-idp.{stack.region}.amazonaws.com/{pool_id}"
+    for logical_id, group in cfn.resources_of_type("AWS::Cognito::UserPoolGroup").items():
+        idp.create_group(
+            UserPoolId=pool_id,
+            GroupName=group.get("GroupName", logical_id),
+            Description=group.get("Description", ""),
+        )
+        stack.refs[logical_id] = group.get("GroupName", logical_id)
+    clients = cfn.resources_of_type("AWS::Cognito::UserPoolClient")
+    if not clients:
+        raise RuntimeError("template.yaml has no AWS::Cognito::UserPoolClient")
+    client_logical = next(iter(clients))
+    client_id = idp.create_user_pool_client(**cfn.user_pool_client_definition(client_logical, pool_id))[
+        "UserPoolClient"
+    ]["ClientId"]
+    stack.refs[client_logical] = client_id
+    issuer = f"https://cognito-idp.{stack.region}.amazonaws.com/{pool_id}"
+    stack.names.update(
+        user_pool_id=pool_id,
+        user_pool_client_id=client_id,
+        issuer=issuer,
+        jwks_url=f"{stack.aws_endpoint_url}/{pool_id}/.well-known/jwks.json",
+    )
+    tokens = {
+        "customer": _demo_user(stack, idp, pool_id, client_id, DEMO_CUSTOMER, tenant=DEMO_TENANT),
+        "support": _demo_user(stack, idp, pool_id, client_id, DEMO_SUPPORT, group=SUPPORT_GROUP),
+    }
+    stack.info["tokens"] = tokens
+    stack.info["demo_users"] = {"customer": DEMO_CUSTOMER, "support": DEMO_SUPPORT}
+    log.info("user pool %s, client %s, demo users %s and %s", pool_id, client_id, DEMO_CUSTOMER, DEMO_SUPPORT)
+
+
+def _demo_user(
+    stack: Stack, idp: Any, pool_id: str, client_id: str, email: str, *, tenant: str = "", group: str = ""
+) -> str:
+    """Create a user through the admin APIs, as an operator would, and sign it in for an ID token."""
+    attributes = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
+    if tenant:
+        attributes.append({"Name": "custom:tenant", "Value": tenant})
+    idp.admin_create_user(UserPoolId=pool_id, Username=email, UserAttributes=attributes, MessageAction="SUPPRESS")
+    password = demo_password()
+    idp.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
+    if group:
+        idp.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName=group)
+    result = idp.admin_initiate_auth(
+        UserPoolId=pool_id,
+        ClientId=client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": password},
+    )
+    return str(result["AuthenticationResult"]["IdToken"])
+
+
+def _scheduler_group(stack: Stack) -> None:
+    found = cfn.first_of_type("AWS::Scheduler::ScheduleGroup")
+    if found is None:
+        log.info("template.yaml has no AWS::Scheduler::ScheduleGroup yet: re-paging schedules use 'default'")
+        stack.names["scheduler_group"] = "default"
+        return
+    logical_id, props = found
+    name = _named(stack, logical_id, props, "Name")
+    arn = stack.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+    stack.refs[logical_id] = name
+    stack.attrs[f"{logical_id}.Arn"] = arn
+    stack.names["scheduler_group"] = name
+    log.info("schedule group %s", name)
+
+
+def _ses_identity(stack: Stack) -> None:
+    """Verify the support domain in SES, as the deployment's runbook does, so acknowledgements send."""
+    domain = str(stack.resolver().ref("SupportDomain"))
+    stack.client("ses").verify_domain_identity(Domain=domain)
+    stack.names["support_domain"] = domain
+
+
+def register_demo_contact(stack: Stack) -> None:
+    """Make acme.example a contact domain of tenant acme, through the repository the functions use."""
+    from support_common.models import Contact, utcnow  # after the environment is set
+    from support_common.repository import TicketRepository
+
+    repo = TicketRepository(stack.names["table_name"], stack.client("dynamodb"))
+    repo.put_contact(
+        Contact(
+            address=DEMO_CONTACT_DOMAIN,
+            tenant=DEMO_TENANT,
+            name="ACME (demo)",
+            created_at=utcnow(),
+            created_by="local-stack",
+        )
+    )
+    log.info("contact domain %s -> tenant %s", DEMO_CONTACT_DOMAIN, DEMO_TENANT)
+
+
+def fetch_jwks(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return dict(json.loads(response.read()))

@@ -1,0 +1,149 @@
+"""The local stack's emulation rules, checked in-process (fast): what the e2e tests cannot provoke."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from local import cfn
+from local.api import claim_strings, compile_route
+from local.schedules import due_time
+from local.smtp import parse_verdicts, rule_matches
+from local.streams import StreamPoller, _MappingState, first_failure
+
+
+def _record(seq: str) -> dict[str, Any]:
+    return {"eventName": "INSERT", "dynamodb": {"SequenceNumber": seq, "Keys": {"pk": {"S": seq}}}}
+
+
+class _FakeFunction:
+    """Answers each invocation with the next scripted response (or raises it)."""
+
+    folder = "escalate"
+
+    def __init__(self, answers: list[Any]) -> None:
+        self.answers = answers
+        self.batches: list[list[str]] = []
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        self.batches.append([r["dynamodb"]["SequenceNumber"] for r in event["Records"]])
+        answer = self.answers.pop(0) if self.answers else None
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def _poller(mapping: cfn.StreamMapping, function: _FakeFunction, records: list[str]) -> tuple[StreamPoller, Any]:
+    poller = StreamPoller()
+    poller.interval = 0.0
+    state = _MappingState(mapping, function)  # type: ignore[arg-type]
+    state.pending = [_record(s) for s in records]
+    poller.states = [state]
+    return poller, state
+
+
+def _drain(poller: StreamPoller, state: Any, rounds: int = 10) -> None:
+    for _ in range(rounds):
+        state.retry_at = 0.0
+        poller._deliver(state)
+
+
+def test_stream_batch_item_failure_resumes_from_first_failed_record() -> None:
+    # GIVEN a mapping with ReportBatchItemFailures and a function failing record 2 of 1..4 once
+    function = _FakeFunction([{"batchItemFailures": [{"itemIdentifier": "2"}]}, {"batchItemFailures": []}])
+    mapping = cfn.StreamMapping(function="Escalate", batch_size=10, report_batch_item_failures=True)
+    poller, state = _poller(mapping, function, ["1", "2", "3", "4"])
+    # WHEN the poller delivers
+    _drain(poller, state)
+    # THEN the retry starts at the failed record, as Lambda's checkpoint does
+    assert function.batches == [["1", "2", "3", "4"], ["2", "3", "4"]]
+    assert state.pending == []
+
+
+def test_stream_unknown_item_identifier_retries_whole_batch() -> None:
+    # GIVEN a function that names a record that is not in the batch
+    function = _FakeFunction([{"batchItemFailures": [{"itemIdentifier": "nope"}]}])
+    mapping = cfn.StreamMapping(function="Escalate", batch_size=10, report_batch_item_failures=True)
+    poller, state = _poller(mapping, function, ["1", "2"])
+    # WHEN the poller delivers
+    _drain(poller, state)
+    # THEN the whole batch is delivered again
+    assert function.batches[:2] == [["1", "2"], ["1", "2"]]
+
+
+def test_stream_exception_bisects_and_discards_after_max_retries() -> None:
+    # GIVEN a poison record 1, bisecting and at most one retry
+    error = RuntimeError("poison")
+    function = _FakeFunction([error, error])
+    mapping = cfn.StreamMapping(
+        function="Escalate",
+        batch_size=4,
+        report_batch_item_failures=True,
+        maximum_retry_attempts=1,
+        bisect_on_error=True,
+    )
+    poller, state = _poller(mapping, function, ["1", "2", "3", "4"])
+    # WHEN the poller delivers
+    _drain(poller, state)
+    # THEN the batch is halved after the failure, the record dropped after its retry, the rest delivered
+    assert function.batches == [["1", "2", "3", "4"], ["1", "2"], ["2"], ["3", "4"]]
+    assert state.pending == []
+
+
+def test_first_failure_empty_list_means_success() -> None:
+    assert first_failure([_record("1")], {"batchItemFailures": []}) is None
+    assert first_failure([_record("1")], None) is None
+
+
+def test_route_template_path_parameters_extracted() -> None:
+    route = compile_route(cfn.HttpRoute("GET", "/tickets/{ticket_id}", "Intake", True), "Intake")
+    match = route.pattern.match("/tickets/INC-7KQ2XH")
+    assert match is not None
+    assert match.groupdict() == {"ticket_id": "INC-7KQ2XH"}
+    assert route.pattern.match("/tickets/INC-7KQ2XH/comments") is None
+
+
+def test_claims_arrays_and_numbers_become_strings() -> None:
+    claims = claim_strings({"cognito:groups": ["support", "ops"], "exp": 17, "email_verified": True})
+    assert claims == {"cognito:groups": "[support ops]", "exp": "17", "email_verified": "true"}
+
+
+def test_schedule_at_expression_due_time_in_utc() -> None:
+    assert due_time("at(2026-11-26T18:30:00)", "UTC") == datetime(2026, 11, 26, 18, 30, tzinfo=UTC)
+    assert due_time("rate(5 minutes)", None) is None
+
+
+def test_smtp_verdicts_header_overrides_pass() -> None:
+    assert parse_verdicts("spam=FAIL, dkim=gray") == {
+        "spam": "FAIL",
+        "virus": "PASS",
+        "spf": "PASS",
+        "dkim": "GRAY",
+        "dmarc": "PASS",
+    }
+
+
+@pytest.mark.parametrize(
+    ("address", "accepted"),
+    [
+        ("urgent@support.example.com", True),
+        ("URGENT@Support.Example.com", True),
+        ("sales@support.example.com", False),
+        ("urgent@evil.example", False),
+    ],
+)
+def test_smtp_receipt_rule_recipients_matched_like_ses(address: str, accepted: bool) -> None:
+    rules = ["urgent@support.example.com", "task@support.example.com"]
+    assert rule_matches(rules, address) is accepted
+    assert rule_matches(["support.example.com"], "anyone@support.example.com")
+
+
+def test_template_stream_mapping_read_for_escalate() -> None:
+    mappings = cfn.stream_mappings()
+    # The paging part of the template defines it; until then the poller falls back (logged).
+    if not mappings:
+        pytest.fail("template.yaml has no DynamoDB event on the tickets table's stream")
+    assert mappings[0].report_batch_item_failures
+    assert mappings[0].filter_patterns
