@@ -5,6 +5,7 @@ Items (pk / sk):
 - comment           TICKET#<id> / COMMENT#<created_at>#<comment id>
 - page record       TICKET#<id> / PAGE#<level>     (one per escalation level, conditional put)
 - message id        MSG#<message-id> / MSG          threads email replies to a ticket
+- mail marker       MAIL#<SES messageId> / MAIL     what an inbound message became (one ticket or comment)
 - contact           CONTACTS / <address or domain>  who belongs to which tenant
 - rate limit        RATE#<what>#<who> / RATE        with a TTL (e.g. one acknowledgement per sender)
 - idempotency       IDEMPOTENCY#<function> / <hash> (Powertools' records, with a TTL)
@@ -18,9 +19,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -442,6 +445,282 @@ class TicketRepository:
             raise
         return True
 
+    # --- paging: page records, TICKET#<id> / PAGE#<level> ---------------------------------
+    # A page record is claimed (state `sending`, with a lease and a token) before the page is
+    # published, then marked `sent`. The lease ends when the claiming invocation can no longer run,
+    # so a crashed claim becomes retakeable and a page is never lost, only (rarely) repeated.
+
+    def claim_page(self, ticket_id: str, level: int, *, token: str, lease_until: float, now: float) -> PageClaim:
+        """Take the right to send the page (ticket, level), or say who already has it."""
+        item = {
+            "pk": _ticket_pk(ticket_id),
+            "sk": _page_sk(level),
+            "entity": "page",
+            "ticket_id": ticket_id,
+            "level": level,
+            "state": PAGE_SENDING,
+            "token": token,
+            "lease_until": math.ceil(lease_until),
+            "claimed_at": iso(utcnow()),
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_to_item(item),
+                ConditionExpression="attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":sending": _ser(PAGE_SENDING), ":now": _ser(math.floor(now))},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = _from_item(exc.response.get("Item") or {})
+            if old.get("state") == PAGE_SENT:
+                return PageClaim(ClaimStatus.SENT, scheduled=bool(old.get("scheduled")))
+            return PageClaim(ClaimStatus.BUSY)
+        return PageClaim(ClaimStatus.CLAIMED)
+
+    def finish_page(
+        self, ticket_id: str, level: int, *, token: str, message_id: str, sent_at: str, scheduled: bool
+    ) -> bool:
+        """Mark a claimed page sent; False when the claim was lost to another sender meanwhile."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": _ser(_ticket_pk(ticket_id)), "sk": _ser(_page_sk(level))},
+                UpdateExpression="SET #state = :sent, message_id = :mid, sent_at = :at, scheduled = :sch "
+                "REMOVE lease_until",
+                ConditionExpression="#token = :token",
+                ExpressionAttributeNames={"#state": "state", "#token": "token"},
+                ExpressionAttributeValues={
+                    ":sent": _ser(PAGE_SENT),
+                    ":mid": _ser(message_id),
+                    ":at": _ser(sent_at),
+                    ":sch": _ser(scheduled),
+                    ":token": _ser(token),
+                },
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_page(self, ticket_id: str, level: int, *, token: str) -> None:
+        """Give up a claim after a failed publish, so that the retry can page at once."""
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key={"pk": _ser(_ticket_pk(ticket_id)), "sk": _ser(_page_sk(level))},
+                ConditionExpression="#token = :token AND #state = :sending",
+                ExpressionAttributeNames={"#state": "state", "#token": "token"},
+                ExpressionAttributeValues={":token": _ser(token), ":sending": _ser(PAGE_SENDING)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def mark_page_scheduled(self, ticket_id: str, level: int) -> None:
+        """Record that the next level's timer exists for a page already sent."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"pk": _ser(_ticket_pk(ticket_id)), "sk": _ser(_page_sk(level))},
+            UpdateExpression="SET scheduled = :true",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":true": _ser(True)},
+        )
+
+    def get_tickets(self, ticket_ids: Sequence[str]) -> dict[str, Ticket]:
+        """The current state of several tickets (BatchGetItem, 100 a request), by id; missing ones left out."""
+        found: dict[str, Ticket] = {}
+        wanted = list(dict.fromkeys(ticket_ids))
+        for start in range(0, len(wanted), 100):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [
+                        {"pk": _ser(_ticket_pk(i)), "sk": _ser(TICKET_SK)} for i in wanted[start : start + 100]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            for _ in range(5):
+                resp = self.client.batch_get_item(RequestItems=request)
+                for item in resp.get("Responses", {}).get(self.table_name, []):
+                    ticket = _ticket_from_item(item)
+                    found[ticket.id] = ticket
+                request = resp.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            if request:
+                raise RuntimeError("DynamoDB left keys unprocessed after 5 attempts")
+        return found
+
+    def list_pages(self, ticket_id: str) -> list[PageRecord]:
+        """The page records of a ticket, lowest level first."""
+        resp = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :page)",
+            ExpressionAttributeValues={":pk": _ser(_ticket_pk(ticket_id)), ":page": _ser("PAGE#")},
+            ConsistentRead=True,
+        )
+        pages = [_page_from_item(item) for item in resp.get("Items", [])]
+        return sorted(pages, key=lambda page: page.level)
+
+    # --- email intake: MAIL#<SES messageId> / MAIL markers (issue 3) ---------------------
+
+    def mail_lookup(self, ses_message_id: str, message_ids: Sequence[str], sender: str | None) -> MailLookup:
+        """In one BatchGetItem: what this SES message already became, which tickets own
+        `message_ids`, and the sender's contact (the address first, then its domain)."""
+        keys: dict[tuple[str, str], None] = {(_mail_pk(ses_message_id), MAIL_SK): None}
+        address = (sender or "").lower()
+        domain = address.rpartition("@")[2] if "@" in address else ""
+        for key in (address, domain):
+            if key:
+                keys[(CONTACTS_PK, key)] = None
+        # BatchGetItem reads at most 100 keys; the latest references are the closest in the thread.
+        for mid in list(dict.fromkeys(message_ids))[-(100 - len(keys)) :]:
+            keys[(f"MSG#{mid}", "MSG")] = None
+        pending: dict[str, Any] = {
+            self.table_name: {
+                "Keys": [{"pk": _ser(pk), "sk": _ser(sk)} for pk, sk in keys],
+                "ConsistentRead": True,
+            }
+        }
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for _ in range(MAIL_READ_ATTEMPTS):
+            resp = self.client.batch_get_item(RequestItems=pending)
+            for item in resp["Responses"].get(self.table_name, []):
+                found[(item["pk"]["S"], item["sk"]["S"])] = _from_item(item)
+            pending = resp.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("DynamoDB left keys unprocessed; retry the message")
+        marker = found.get((_mail_pk(ses_message_id), MAIL_SK))
+        owners = {
+            pk.removeprefix("MSG#"): str(item["ticket_id"]) for (pk, sk), item in found.items() if sk == "MSG"
+        }
+        contact = None
+        for key in (address, domain):
+            item = found.get((CONTACTS_PK, key)) if key else None
+            if item is not None:
+                contact = Contact.model_validate(
+                    {k: v for k, v in item.items() if k not in ("pk", "sk", "entity")}
+                )
+                break
+        filed = None
+        if marker is not None:
+            filed = MailFiled(ticket_id=str(marker["ticket_id"]), comment_id=marker.get("comment_id"))
+        return MailLookup(filed=filed, owners=owners, contact=contact)
+
+    def create_mail_ticket(
+        self,
+        ticket: Ticket,
+        ses_message_id: str,
+        *,
+        link_tenant: str | None = None,
+        require_incidents: bool = False,
+    ) -> None:
+        """Write a ticket from email, its Message-IDs and the SES message's marker in one transaction.
+
+        Raises IdCollision when the ticket id is taken and MailAlreadyFiled when the marker exists.
+        """
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": _ticket_item(ticket),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        items += [self._message_id_put(mid, ticket.id) for mid in ticket.message_ids]
+        items += [
+            self._link_update(other, ticket.id, add=True, tenant=link_tenant, needs_incident=require_incidents)
+            for other in ticket.related
+        ]
+        items.append(self._mail_marker_put(ses_message_id, ticket.id, None))
+        self._transact_mail(items, ses_message_id, collision=IdCollision(ticket.id))
+
+    def add_mail_comment(self, comment: Comment, ses_message_id: str, message_ids: Sequence[str] = ()) -> None:
+        """Store a comment from email with its Message-IDs and the SES message's marker, in one transaction.
+
+        Raises MailAlreadyFiled when the marker exists and VersionConflict when the ticket is gone.
+        """
+        data = comment.model_dump(mode="json", exclude_none=True)
+        created = data["created_at"]
+        data.update(pk=_ticket_pk(comment.ticket_id), sk=f"COMMENT#{created}#{comment.id}", entity="comment")
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": _to_item(data),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": {"pk": _ser(_ticket_pk(comment.ticket_id)), "sk": _ser(TICKET_SK)},
+                    "UpdateExpression": "SET updated_at = :now ADD comment_count :one",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": {":now": _ser(created), ":one": _ser(1)},
+                }
+            },
+        ]
+        items += [self._message_id_put(mid, comment.ticket_id) for mid in message_ids]
+        items.append(self._mail_marker_put(ses_message_id, comment.ticket_id, comment.id))
+        self._transact_mail(items, ses_message_id, collision=VersionConflict(comment.ticket_id))
+
+    def link_message_ids(self, ticket_id: str, message_ids: Sequence[str]) -> None:
+        """Record Message-IDs (e.g. of an acknowledgement we sent) as a ticket's, in one BatchWriteItem."""
+        wanted = list(dict.fromkeys(message_ids))
+        for start in range(0, len(wanted), 25):
+            requests: list[Any] = [
+                {"PutRequest": {"Item": self._message_id_put(mid, ticket_id)["Put"]["Item"]}}
+                for mid in wanted[start : start + 25]
+            ]
+            pending: dict[str, Any] = {self.table_name: requests}
+            for _ in range(MAIL_READ_ATTEMPTS):
+                resp = self.client.batch_write_item(RequestItems=pending)
+                pending = resp.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(0.05)
+
+    def _mail_marker_put(self, ses_message_id: str, ticket_id: str, comment_id: str | None) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": _to_item(
+                    {
+                        "pk": _mail_pk(ses_message_id),
+                        "sk": MAIL_SK,
+                        "entity": "mail",
+                        "ticket_id": ticket_id,
+                        "comment_id": comment_id,
+                        TTL_ATTR: int(time.time()) + MAIL_MARKER_TTL_SECONDS,
+                    }
+                ),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _transact_mail(self, items: list[dict[str, Any]], ses_message_id: str, *, collision: Exception) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if len(reasons) == len(items) and reasons[-1] == "ConditionalCheckFailed":
+                raise MailAlreadyFiled(ses_message_id) from exc
+            if "ConditionalCheckFailed" in reasons[:2]:
+                raise collision from exc
+            raise
+
     # --- helpers -------------------------------------------------------------------------
 
     def _message_id_put(self, message_id: str, ticket_id: str) -> dict[str, Any]:
@@ -511,3 +790,114 @@ def _key_id(item: dict[str, Any]) -> str:
 
 def _now_iso() -> str:
     return iso(utcnow())
+
+
+# --- paging: page records and stream images -----------------------------------------------
+
+PAGE_SENDING = "sending"
+PAGE_SENT = "sent"
+
+
+class ClaimStatus(StrEnum):
+    CLAIMED = "claimed"  # ours to publish
+    SENT = "sent"  # someone already paged this level
+    BUSY = "busy"  # another invocation holds a live claim
+
+
+@dataclass(frozen=True)
+class PageClaim:
+    status: ClaimStatus
+    # For SENT: whether the next level's timer was created after that page.
+    scheduled: bool = False
+
+
+@dataclass(frozen=True)
+class PageRecord:
+    ticket_id: str
+    level: int
+    state: str
+    message_id: str | None
+    sent_at: str | None
+    scheduled: bool
+
+
+def _page_sk(level: int) -> str:
+    return f"PAGE#{level}"
+
+
+def _page_from_item(item: dict[str, Any]) -> PageRecord:
+    data = _from_item(item)
+    return PageRecord(
+        ticket_id=str(data["ticket_id"]),
+        level=int(data["level"]),
+        state=str(data["state"]),
+        message_id=data.get("message_id"),
+        sent_at=data.get("sent_at"),
+        scheduled=bool(data.get("scheduled")),
+    )
+
+
+def ticket_from_image(image: dict[str, Any] | None) -> Ticket | None:
+    """The ticket in a DynamoDB stream image, or None when the image is not a ticket item."""
+    if not image or image.get("sk", {}).get("S") != TICKET_SK:
+        return None
+    return _ticket_from_item(image)
+
+
+def is_ticket_key(keys: dict[str, Any]) -> bool:
+    """Whether a stream record's Keys name a ticket item (not a comment, page or contact)."""
+    return bool(keys.get("sk", {}).get("S") == TICKET_SK and keys.get("pk", {}).get("S", "").startswith("TICKET#"))
+
+
+# --- email intake: markers and the repository as one inbound message sees it (issue 3) ----
+
+MAIL_SK = "MAIL"
+# SES retries a Lambda action for hours at most; a month covers replays of the raw mail by hand.
+MAIL_MARKER_TTL_SECONDS = 30 * 24 * 3600
+MAIL_READ_ATTEMPTS = 5
+
+
+def _mail_pk(ses_message_id: str) -> str:
+    return f"MAIL#{ses_message_id}"
+
+
+class MailAlreadyFiled(Exception):
+    """This SES message already became a ticket or a comment (a redelivery)."""
+
+
+@dataclass(frozen=True)
+class MailFiled:
+    """What an SES message became: a ticket, or a comment on one."""
+
+    ticket_id: str
+    comment_id: str | None
+
+
+@dataclass(frozen=True)
+class MailLookup:
+    """Everything intake reads from the table for one message, fetched in one request."""
+
+    filed: MailFiled | None
+    owners: dict[str, str]  # Message-ID -> the ticket it belongs to
+    contact: Contact | None
+
+
+class MailScopedRepository(TicketRepository):
+    """The repository while filing one inbound message: its ticket or comment is written in the
+    same transaction as the message's MAIL# marker, so a redelivered message never writes twice."""
+
+    def __init__(self, base: TicketRepository, ses_message_id: str) -> None:
+        super().__init__(base.table_name, base.client)
+        self.ses_message_id = ses_message_id
+
+    def create_ticket(
+        self, ticket: Ticket, *, link_tenant: str | None = None, require_incidents: bool = False
+    ) -> None:
+        """Write the message's ticket with its marker (see create_mail_ticket)."""
+        self.create_mail_ticket(
+            ticket, self.ses_message_id, link_tenant=link_tenant, require_incidents=require_incidents
+        )
+
+    def add_comment(self, comment: Comment, *, message_ids: Sequence[str] = ()) -> None:
+        """Write the message's comment with its marker (see add_mail_comment)."""
+        self.add_mail_comment(comment, self.ses_message_id, message_ids)

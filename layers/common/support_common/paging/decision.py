@@ -1,0 +1,75 @@
+"""Which DynamoDB stream records page, which cancel pending re-pages, and which do nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from support_common.models import Ticket
+from support_common.repository import is_ticket_key, ticket_from_image
+
+
+class Action(StrEnum):
+    PAGE = "page"  # the ticket became pageable: page level 1
+    CANCEL = "cancel"  # the ticket stopped being pageable: drop pending re-pages
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One stream record, reduced to what paging needs."""
+
+    sequence_number: str
+    event_name: str
+    old: Ticket | None
+    new: Ticket | None
+    # When DynamoDB wrote the record (epoch seconds), if the record says.
+    created_at: float | None = None
+
+    @property
+    def ticket(self) -> Ticket | None:
+        """The ticket as it is after the change (before it, for a REMOVE)."""
+        return self.new or self.old
+
+    @property
+    def action(self) -> Action:
+        """What this change asks of the pager."""
+        return action_for(self.old, self.new)
+
+
+def becomes_pageable(old: Ticket | None, new: Ticket | None) -> bool:
+    """Whether a change turns a ticket into one that pages (created so, raised, retyped or moved)."""
+    return new is not None and new.pages and not (old is not None and old.pages)
+
+
+def stops_paging(old: Ticket | None, new: Ticket | None) -> bool:
+    """Whether a change turns a paging ticket into one that no longer pages (e.g. acknowledged)."""
+    return old is not None and old.pages and not (new is not None and new.pages)
+
+
+def action_for(old: Ticket | None, new: Ticket | None) -> Action:
+    """The pager's action for a ticket that changed from `old` to `new` (None: absent)."""
+    if becomes_pageable(old, new):
+        return Action.PAGE
+    if stops_paging(old, new):
+        return Action.CANCEL
+    return Action.NONE
+
+
+def change_from_record(record: dict[str, Any]) -> Change:
+    """Parse a DynamoDB stream record (as Lambda delivers it); non-ticket items give no tickets."""
+    data = record["dynamodb"]
+    sequence_number = str(data["SequenceNumber"])
+    event_name = str(record.get("eventName", ""))
+    created = data.get("ApproximateCreationDateTime")
+    created_at = float(created) if isinstance(created, int | float) else None
+    if not is_ticket_key(data.get("Keys", {})):
+        return Change(sequence_number, event_name, None, None, created_at)
+    return Change(
+        sequence_number,
+        event_name,
+        old=ticket_from_image(data.get("OldImage")),
+        new=ticket_from_image(data.get("NewImage")),
+        created_at=created_at,
+    )
