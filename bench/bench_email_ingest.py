@@ -172,7 +172,9 @@ def requests_per_message() -> dict[str, dict[str, int]]:
                 result = lambda_handler(event, FakeLambdaContext())["results"][0]
             results[f"{name} -> {result['kind']}"] = dict(sorted(calls.items()))
 
-        plain = _mail("Checkout returns 502", "Every checkout fails.", sender="alice@acme.example", message_id="<m1@a>")
+        plain = _mail(
+            "Checkout returns 502", "Every checkout fails.", sender="alice@acme.example", message_id="<m1@a>"
+        )
         run("plain text, new ticket, acknowledged", "ses-1", plain.as_bytes(), source="alice@acme.example")
 
         with_files = _mail(
@@ -191,12 +193,18 @@ def requests_per_message() -> dict[str, dict[str, int]]:
         )
 
         reply = _mail(
-            "Re: Checkout returns 502", "Fixed now.", sender="carol@acme.example", message_id="<m3@a>", In_Reply_To="<m1@a>"
+            "Re: Checkout returns 502",
+            "Fixed now.",
+            sender="carol@acme.example",
+            message_id="<m3@a>",
+            In_Reply_To="<m1@a>",
         )
         run("reply by In-Reply-To", "ses-3", reply.as_bytes(), source="carol@acme.example")
         run("same SES message delivered again", "ses-1", None, source="alice@acme.example")
         run("spam verdict FAIL", "ses-4", plain.as_bytes(), source="alice@acme.example", spam="FAIL")
-        robot = _mail("Out of office", "Away.", sender="dan@acme.example", message_id="<m4@a>", Auto_Submitted="auto-replied")
+        robot = _mail(
+            "Out of office", "Away.", sender="dan@acme.example", message_id="<m4@a>", Auto_Submitted="auto-replied"
+        )
         run("auto-reply", "ses-5", robot.as_bytes(), source="dan@acme.example")
     return results
 

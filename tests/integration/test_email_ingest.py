@@ -453,6 +453,23 @@ def test_ingest_stranger_reply_to_own_triage_ticket_adds_comment(mailroom: Mailr
     assert (result["kind"], result["ticket_id"]) == ("comment", opened["ticket_id"])
 
 
+def test_ingest_reply_to_closed_ticket_opens_linked_ticket(mailroom: Mailroom) -> None:
+    # GIVEN a ticket opened by mail and closed since
+    opened = mailroom.deliver(mail("Checkout returns 502", message_id="<c1@mail.acme.example>"))
+    closed, _ = mailroom.ticket(opened["ticket_id"])
+    mailroom.repository.update_ticket(closed, {"status": "closed"}, expected_version=closed.version)
+
+    # WHEN the requester answers it weeks later
+    reply = mail("Re: Checkout returns 502", "It is happening again.", in_reply_to="<c1@mail.acme.example>")
+    result = mailroom.deliver(reply)
+
+    # THEN closed stays final: a new ticket, linked both ways to the old one
+    assert result["kind"] == "ticket"
+    new, _ = mailroom.ticket(result["ticket_id"])
+    assert new.related == [opened["ticket_id"]]
+    assert mailroom.ticket(opened["ticket_id"])[0].related == [new.id]
+
+
 def test_ingest_same_message_id_under_new_ses_id_is_duplicate(mailroom: Mailroom) -> None:
     # GIVEN a ticket from a message
     raw = mail("Checkout returns 502", message_id="<same@mail.acme.example>")

@@ -157,7 +157,7 @@ class Desk:
 
 
 def _stream_event() -> dict[str, Any]:
-    return dict(resource("EscalateFunction")["Events"]["TicketStream"]["Properties"])
+    return dict(resource("EscalateStreamMapping"))
 
 
 def _level(page: dict[str, Any]) -> int:

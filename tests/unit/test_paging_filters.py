@@ -16,7 +16,7 @@ from tests.conftest import load_event
 
 
 def patterns() -> list[str]:
-    props = resource("EscalateFunction")["Events"]["TicketStream"]["Properties"]
+    props = resource("EscalateStreamMapping")
     return [f["Pattern"] for f in props["FilterCriteria"]["Filters"]]
 
 

@@ -94,3 +94,17 @@ def test_template_layer_builds_for_arm64_without_bundling_boto(logical_id: str) 
     pins = [line.split("==")[0] for line in lines if line and not line.startswith("#")]
     assert pins
     assert not {"boto3", "botocore", "s3transfer"} & set(pins)
+
+
+def test_template_stream_mappings_avoid_sam_events_that_attach_wildcard_managed_policies() -> None:
+    # GIVEN the functions' SAM events
+    stream_events = [
+        (name, event_name)
+        for name, fn in FUNCTIONS.items()
+        for event_name, event in fn["Properties"].get("Events", {}).items()
+        if event["Type"] in ("DynamoDB", "Kinesis", "SQS")
+    ]
+    # THEN none: SAM would attach AWSLambdaDynamoDBExecutionRole (Resource "*"); plain mappings are used
+    assert stream_events == []
+    mappings = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Lambda::EventSourceMapping"}
+    assert set(mappings) == {"EscalateStreamMapping"}

@@ -28,7 +28,7 @@ import secrets
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
@@ -55,6 +55,7 @@ from support_common.models import (
     Contact,
     Identity,
     Priority,
+    Status,
     Ticket,
     TicketType,
     normalize_ticket_id,
@@ -325,6 +326,7 @@ class EmailIntake:
         self.bucket = bucket
         self.support_domain = support_domain.lower()
         self.ack_sender = ack_sender
+        self.ack_address = parseaddr(ack_sender)[1].lower()
         self.region = region
         self.dashboard_url = dashboard_url
         self.limits = limits or MailLimits()
@@ -383,7 +385,7 @@ class EmailIntake:
         sender = (parsed.from_address or _envelope_address(mail.source)).lower()
         if "@" not in sender:
             raise Rejected("no-sender")
-        if self.ack_sender.lower() in (sender, _envelope_address(mail.source).lower()):
+        if self.ack_address in (sender, _envelope_address(mail.source).lower()):
             raise Rejected("loop")  # our own acknowledgement came back
         refs = [*parsed.references, *([parsed.in_reply_to] if parsed.in_reply_to else [])]
         own = [parsed.message_id] if parsed.message_id else []
@@ -402,7 +404,10 @@ class EmailIntake:
         if target is not None:
             ticket = self.repository.get_ticket(target)
             if ticket is not None and may_comment(ticket, sender, contact, authenticated):
-                return self._comment(mail, parsed, ticket, sender)
+                if ticket.status != Status.CLOSED:
+                    return self._comment(mail, parsed, ticket, sender)
+                # Closed is final: the answer opens a new ticket that links back to the old one.
+                return self._new_ticket(mail, parsed, route, sender, contact, lookup, follows=ticket)
         return self._new_ticket(mail, parsed, route, sender, contact, lookup)
 
     # --- outcomes ------------------------------------------------------------------------
@@ -437,6 +442,7 @@ class EmailIntake:
         sender: str,
         contact: Contact | None,
         lookup: MailLookup,
+        follows: Ticket | None = None,
     ) -> Outcome:
         ticket_type = TicketType(route.ticket_type)
         description = parsed.description.strip() or NO_TEXT
@@ -444,6 +450,12 @@ class EmailIntake:
             # The dashboard refuses a thin task; mail cannot be refused, so it waits in questions.
             logger.info("task filed as question", reason="task-undescribed", message_id=mail.message_id)
             ticket_type = TicketType.QUESTION
+        tenant = contact.tenant if contact else TRIAGE_TENANT
+        # Links stay inside one tenant, and a problem links only incidents: else no link, never a lost mail.
+        linkable = follows is not None and follows.tenant == tenant
+        if linkable and ticket_type == TicketType.PROBLEM:
+            linkable = follows is not None and follows.type == TicketType.INCIDENT
+        related = [follows.id] if follows is not None and linkable else []
         ticket_id = new_ticket_id(ticket_type)
         prefix = f"tickets/{ticket_id}/{mail.message_id}"
         attachments = self._store_attachments(prefix, parsed.attachments)
@@ -463,10 +475,11 @@ class EmailIntake:
             message_ids=[*own, *([ack_id] if ack_id else [])],
             parse_problems=parsed.degraded,
             full_text_key=full_text_key,
-            tenant=contact.tenant if contact else TRIAGE_TENANT,
+            tenant=tenant,
             ticket_id=ticket_id,
+            related=related,
         )
-        identity = Identity(email=sender, tenant=draft.tenant or TRIAGE_TENANT, name=parsed.from_name)
+        identity = Identity(email=sender, tenant=tenant, name=parsed.from_name)
         service = TicketService(MailScopedRepository(self.repository, mail.message_id))
         try:
             ticket = service.create(identity, draft, channel=Channel.EMAIL)
