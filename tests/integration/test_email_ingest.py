@@ -14,10 +14,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from support_common.email_intake import intake
-from support_common.models import TRIAGE_TENANT, Comment, Contact, Ticket, utcnow
+from support_common.models import TRIAGE_TENANT, Comment, Contact, Status, Ticket, utcnow
 from support_common.repository import MailAlreadyFiled, TicketFilter, TicketRepository
 from support_common.settings import get_settings
 
@@ -457,7 +459,7 @@ def test_ingest_reply_to_closed_ticket_opens_linked_ticket(mailroom: Mailroom) -
     # GIVEN a ticket opened by mail and closed since
     opened = mailroom.deliver(mail("Checkout returns 502", message_id="<c1@mail.acme.example>"))
     closed, _ = mailroom.ticket(opened["ticket_id"])
-    mailroom.repository.update_ticket(closed, {"status": "closed"}, expected_version=closed.version)
+    mailroom.repository.update_ticket(closed, {"status": Status.CLOSED}, expected_version=closed.version)
 
     # WHEN the requester answers it weeks later
     reply = mail("Re: Checkout returns 502", "It is happening again.", in_reply_to="<c1@mail.acme.example>")
@@ -723,6 +725,37 @@ def test_ingest_internal_error_is_logged_and_counted_not_raised(
     assert (record.__dict__["reason"], record.__dict__["error"]) == ("internal-error", "RuntimeError")
     assert "alice@acme.example" not in str(record.__dict__)
     assert "MailFailed" in metric_names(capsys)
+
+
+def test_ingest_throttled_table_fails_the_invocation_and_the_retry_files_once(mailroom: Mailroom) -> None:
+    # GIVEN DynamoDB throttling the ticket write once (a botocore hook answers in AWS's place)
+    client = intake().repository.client
+    throttled: list[str] = []
+
+    def throttle(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        throttled.append("TransactWriteItems")
+        client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", throttle)
+        error = {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}
+        return AWSResponse("https://dynamodb", 400, {}, None), {
+            "Error": error,
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", throttle)
+    raw = mail("Checkout returns 502", message_id="<throttled@mail.acme.example>")
+
+    # WHEN the message arrives: the invocation fails, so Lambda's async retry delivers it again
+    with pytest.raises(ClientError):
+        mailroom.deliver(raw, ses_id="0000throttled00000000000000o3vrnil0e2ic28trm7")
+    retried = mailroom.deliver(raw, ses_id="0000throttled00000000000000o3vrnil0e2ic28trm7")
+    again = mailroom.deliver(raw, ses_id="0000throttled00000000000000o3vrnil0e2ic28trm7")
+
+    # THEN the retry makes the one ticket, and a third delivery changes nothing
+    assert throttled == ["TransactWriteItems"]
+    assert retried["kind"] == "ticket"
+    assert again["kind"] != "ticket"
+    page = mailroom.repository.list_tickets(TicketFilter(tenant="acme"), limit=10, next_token=None)
+    assert [t.id for t in page.items] == [retried["ticket_id"]]
 
 
 # --- the acknowledgement ---------------------------------------------------------------------

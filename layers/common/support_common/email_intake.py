@@ -334,7 +334,7 @@ class EmailIntake:
     # --- the flow ------------------------------------------------------------------------
 
     def handle(self, event: Any) -> dict[str, Any]:
-        """File every record of an SES receipt event; never raises."""
+        """File every record of an SES receipt event; raises only on a transient AWS failure."""
         records = event.get("Records") if isinstance(event, dict) else None
         if not isinstance(records, list) or not records:
             return {"results": [asdict(self._rejected(None, "bad-event"))]}
@@ -353,18 +353,32 @@ class EmailIntake:
         except SupportError as exc:
             # A ticket rule refused it (the message is fine, the ticket would not be).
             return self._rejected(mail.message_id, f"refused-{exc.field or 'ticket'}")
-        except Exception as exc:
-            # The raw message stays in the bucket: it can be replayed once the cause is fixed.
-            # No exception text in the log: it may quote the message.
-            logger.error(
-                "mail failed",
-                reason="internal-error",
-                message_id=mail.message_id,
-                error=type(exc).__name__,
-                where=_where(exc),
+        except (ClientError, BotoCoreError) as exc:
+            if not _transient(exc):
+                return self._failed(mail, exc)
+            # An AWS outage or throttling is not the sender's fault: fail the invocation so that
+            # Lambda retries it (and then parks it in the failure queue). The MAIL# marker makes
+            # a retry file the message once.
+            logger.warning(
+                "mail deferred", reason="aws-unavailable", message_id=mail.message_id, error=type(exc).__name__
             )
-            metrics.add_metric(name="MailFailed", unit=MetricUnit.Count, value=1)
-            return Outcome("failed", mail.message_id, reason="internal-error")
+            metrics.add_metric(name="MailDeferred", unit=MetricUnit.Count, value=1)
+            raise
+        except Exception as exc:
+            return self._failed(mail, exc)
+
+    def _failed(self, mail: InboundMail, exc: BaseException) -> Outcome:
+        # The raw message stays in the bucket: it can be replayed once the cause is fixed.
+        # No exception text in the log: it may quote the message.
+        logger.error(
+            "mail failed",
+            reason="internal-error",
+            message_id=mail.message_id,
+            error=type(exc).__name__,
+            where=_where(exc),
+        )
+        metrics.add_metric(name="MailFailed", unit=MetricUnit.Count, value=1)
+        return Outcome("failed", mail.message_id, reason="internal-error")
 
     def _process(self, mail: InboundMail) -> Outcome:
         route = route_recipients(mail.recipients, self.support_domain)
@@ -379,7 +393,7 @@ class EmailIntake:
             parsed = parse_email(raw, self.limits, return_path=mail.source)
         except MailRejected as exc:
             raise Rejected(exc.reason) from None
-        del raw
+        del raw  # up to 40 MB: gone before the attachments are uploaded
         if parsed.robot_reason:
             raise Rejected(parsed.robot_reason)
         sender = (parsed.from_address or _envelope_address(mail.source)).lower()
@@ -451,11 +465,14 @@ class EmailIntake:
             logger.info("task filed as question", reason="task-undescribed", message_id=mail.message_id)
             ticket_type = TicketType.QUESTION
         tenant = contact.tenant if contact else TRIAGE_TENANT
-        # Links stay inside one tenant, and a problem links only incidents: else no link, never a lost mail.
-        linkable = follows is not None and follows.tenant == tenant
-        if linkable and ticket_type == TicketType.PROBLEM:
-            linkable = follows is not None and follows.type == TicketType.INCIDENT
-        related = [follows.id] if follows is not None and linkable else []
+        related: list[str] = []
+        # Links stay inside one tenant and a problem links only incidents: else no link, never a lost mail.
+        if (
+            follows is not None
+            and follows.tenant == tenant
+            and (ticket_type != TicketType.PROBLEM or follows.type == TicketType.INCIDENT)
+        ):
+            related = [follows.id]
         ticket_id = new_ticket_id(ticket_type)
         prefix = f"tickets/{ticket_id}/{mail.message_id}"
         attachments = self._store_attachments(prefix, parsed.attachments)
@@ -635,8 +652,38 @@ def intake() -> EmailIntake:
     )
 
 
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether an AWS error is worth retrying (throttling, outages, network), not a bad message."""
+    if isinstance(exc, BotoCoreError):
+        return True
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _TRANSIENT_CODES or status >= 500
+    return False
+
+
 def handle_ses_event(event: Any) -> dict[str, Any]:
-    """The email_ingest entry point: file every message of an SES receipt event; never raises."""
+    """The email_ingest entry point: file every message of an SES receipt event.
+
+    Raises only when AWS itself is unavailable, so that Lambda retries the delivery.
+    """
     try:
         service = intake()
     except Exception as exc:
