@@ -227,7 +227,8 @@ class TicketRepository:
 
         Reverse links of related tickets are added and removed in the same transaction.
         """
-        updated = ticket.model_copy(update={**changes, "version": expected_version + 1})
+        # Validated, not copied: callers may pass plain strings for enum fields.
+        updated = Ticket.model_validate({**ticket.model_dump(), **changes, "version": expected_version + 1})
         names: dict[str, str] = {}
         values: dict[str, Any] = {":expected": _ser(expected_version), ":one": _ser(1)}
         sets: list[str] = []
