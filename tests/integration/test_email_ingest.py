@@ -196,11 +196,16 @@ def rejections(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str | None]]
 
 
 def metric_names(capsys: pytest.CaptureFixture[str]) -> set[str]:
-    """The names of the metrics the handler flushed (EMF on stdout)."""
+    """The metrics the handler flushed (EMF on stdout): names, and `Name_value` for a `reason` dimension."""
     names: set[str] = set()
     for line in capsys.readouterr().out.splitlines():
         if line.startswith('{"_aws"'):
-            names |= {m["Name"] for d in json.loads(line)["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+            blob = json.loads(line)
+            for d in blob["_aws"]["CloudWatchMetrics"]:
+                for m in d["Metrics"]:
+                    names.add(m["Name"])
+                    if "reason" in blob:
+                        names.add(f"{m['Name']}_{blob['reason']}")
     return names
 
 

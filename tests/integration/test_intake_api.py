@@ -580,3 +580,18 @@ def test_error_bodies_match_the_documented_schema() -> None:
 
 def test_unknown_route_is_404() -> None:
     assert call(http_event("GET", "/nope"))[0] == 404
+
+
+def test_create_ticket_emits_tickets_created_by_type_and_channel(capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN / WHEN a dashboard incident is created
+    create(INCIDENT)
+    # THEN one TicketsCreated count with the type and channel as dimensions (EMF on stdout)
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    created = [b for b in blobs if "TicketsCreated" in b]
+    assert len(created) == 1
+    assert (created[0]["type"], created[0]["channel"], created[0]["TicketsCreated"]) == (
+        "incident",
+        "dashboard",
+        [1.0],
+    )
+    assert ["channel", "service", "type"] == sorted(created[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])

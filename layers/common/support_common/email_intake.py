@@ -61,7 +61,7 @@ from support_common.models import (
     normalize_ticket_id,
     task_description_problem,
 )
-from support_common.observability import logger, metrics
+from support_common.observability import count, logger, metrics
 from support_common.repository import MailAlreadyFiled, MailLookup, MailScopedRepository, TicketRepository
 from support_common.settings import Settings, get_settings
 from support_common.tickets import NewTicket, TicketService, new_ticket_id
@@ -510,8 +510,7 @@ class EmailIntake:
     def _rejected(self, message_id: str | None, reason: str, *, ticket_id: str | None = None) -> Outcome:
         extra = {"reason": reason, "message_id": message_id, **({"ticket_id": ticket_id} if ticket_id else {})}
         logger.info("mail rejected", extra=extra)
-        metrics.add_metric(name="MailRejected", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name=f"MailRejected_{reason}", unit=MetricUnit.Count, value=1)
+        count("MailRejected", reason=reason)
         return Outcome("rejected", message_id, reason=reason, ticket_id=ticket_id)
 
     # --- the bucket ----------------------------------------------------------------------

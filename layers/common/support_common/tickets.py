@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from support_common.errors import (
     Conflict,
     Forbidden,
@@ -38,7 +36,7 @@ from support_common.models import (
     task_description_problem,
     utcnow,
 )
-from support_common.observability import logger, metrics
+from support_common.observability import count, logger
 from support_common.repository import TicketFilter, TicketPage, TicketRepository
 
 ID_ATTEMPTS = 5
@@ -153,8 +151,7 @@ class TicketService:
                 logger.warning("ticket id collision", attempt=attempt)
                 continue
             logger.info("ticket created", ticket_id=ticket.id, type=ticket.type, channel=channel, tenant=tenant)
-            metrics.add_metric(name=f"TicketsCreated_{ticket.type}_{channel}", unit=MetricUnit.Count, value=1)
-            metrics.add_metric(name="TicketsCreated", unit=MetricUnit.Count, value=1)
+            count("TicketsCreated", type=ticket.type.value, channel=channel.value)
             return ticket
         raise Conflict("could not allocate a ticket id; try again")
 

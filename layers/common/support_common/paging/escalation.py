@@ -25,14 +25,14 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from support_common.models import TICKET_ID_PATTERN, Ticket, utcnow
-from support_common.observability import logger, metrics
+from support_common.observability import count, logger, metrics
 from support_common.paging.decision import Action, Change, change_from_record
 from support_common.paging.message import PageMessage, build_page
 from support_common.repository import ClaimStatus, TicketRepository
@@ -427,16 +427,9 @@ class Pager:
 
     @staticmethod
     def _count(sent: list[_Claimed]) -> None:
-        for level, count in sorted(Counter(page.level for page in sent).items()):
-            # One EMF blob per level and batch, so the level is a dimension of PagesSent.
-            with single_metric(
-                name="PagesSent",
-                unit=MetricUnit.Count,
-                value=count,
-                namespace=metrics.namespace,
-                default_dimensions={"service": str(metrics.service)},
-            ) as metric:
-                metric.add_dimension(name="level", value=str(level))
+        for level, sent_at_level in sorted(Counter(page.level for page in sent).items()):
+            # The level is a dimension of PagesSent: one EMF blob per level and batch.
+            count("PagesSent", sent_at_level, level=str(level))
 
 
 def _chunks(pages: list[_Claimed]) -> Iterator[list[_Claimed]]:
