@@ -594,4 +594,4 @@ def test_create_ticket_emits_tickets_created_by_type_and_channel(capsys: pytest.
         "dashboard",
         [1.0],
     )
-    assert ["channel", "service", "type"] == sorted(created[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])
+    assert sorted(created[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["channel", "service", "type"]
