@@ -160,7 +160,7 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every 4xx carries this body."""
+    """Every 4xx carries this body; API Gateway's own 401 (`{"message": "Unauthorized"}`) fits it too."""
 
     message: str
-    errors: list[ErrorDetail]
+    errors: list[ErrorDetail] = Field(default_factory=list)
