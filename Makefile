@@ -50,7 +50,7 @@ test-e2e: $(STAMP)
 lint: $(STAMP) $(SAM_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/common/support_common functions local
+	$(VENV)/bin/mypy layers/common/support_common functions local bench
 	$(VENV)/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint
 	$(MAKE) build

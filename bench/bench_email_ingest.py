@@ -8,114 +8,17 @@ both sides alike.
 from __future__ import annotations
 
 import os
-import statistics
-import subprocess
-import sys
 import warnings
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RUNS = 7
+from bench.common import RUNS, cold_start, counting, lambda_env, top_imports
+
 REGION = "eu-west-1"
 DOMAIN = "support.example.com"
 BUCKET = "raw-mail"
-
-# The environment as deployed: inside Lambda (so the tracer is on and patches botocore).
-DEPLOYED_ENV = {
-    "AWS_LAMBDA_FUNCTION_NAME": "support-desk-email-ingest",
-    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-    # The X-Ray SDK checks this to know it is in Lambda (else it builds a sampling client: +120 ms).
-    "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "email_ingest"),
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "TABLE_NAME": "tickets",
-    "RAW_MAIL_BUCKET": BUCKET,
-    "SUPPORT_DOMAIN": DOMAIN,
-    "ACK_SENDER": f"support@{DOMAIN}",
-    "POWERTOOLS_SERVICE_NAME": "email_ingest",
-    "POWERTOOLS_METRICS_NAMESPACE": "SupportDesk",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-}
-
-PROBE = """
-import time
-t0 = time.perf_counter()
-{stmt}
-t1 = time.perf_counter()
-print(t1 - t0)
-"""
-
-
-def _fresh_process_seconds(stmt: str) -> float:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "AWS_"))}, **DEPLOYED_ENV}
-    env["PYTHONPATH"] = f"{ROOT}:{ROOT / 'layers' / 'common'}"
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE.format(stmt=stmt)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
-
-
-def cold_start() -> dict[str, float]:
-    """Median seconds over fresh processes, interleaved so that drift hits every probe alike."""
-    probes = {
-        "import boto3": "import boto3",
-        "import handler": "import functions.email_ingest.app",
-        "import handler + S3 and DynamoDB clients": (
-            "import functions.email_ingest.app\nfrom support_common.email_intake import intake\nintake()"
-        ),
-        "the same + SES client (first acknowledgement)": (
-            "import functions.email_ingest.app\nfrom support_common.email_intake import intake\nintake().ses()"
-        ),
-    }
-    samples: dict[str, list[float]] = {name: [] for name in probes}
-    for _ in range(RUNS):
-        for name, stmt in probes.items():
-            samples[name].append(_fresh_process_seconds(stmt))
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def top_imports(limit: int = 8) -> list[tuple[str, int]]:
-    """Where the handler's import time goes: self time summed by top-level package (microseconds)."""
-    env = {**os.environ, **DEPLOYED_ENV, "PYTHONPATH": f"{ROOT}:{ROOT / 'layers' / 'common'}"}
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import functions.email_ingest.app"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    totals: Counter[str] = Counter()
-    for line in out.stderr.splitlines():
-        parts = line.removeprefix("import time:").split("|")
-        if line.startswith("import time:") and len(parts) == 3 and parts[0].strip().isdigit():
-            totals[parts[2].strip().split(".")[0]] += int(parts[0])
-    return totals.most_common(limit)
-
-
-@contextmanager
-def counting(*clients: Any) -> Iterator[Counter[str]]:
-    """Count the AWS requests botocore clients make, as `service:Operation`."""
-    calls: Counter[str] = Counter()
-
-    def hook(model: Any, **_: Any) -> None:
-        calls[f"{model.service_model.service_name}:{model.name}"] += 1
-
-    with ExitStack() as stack:
-        for client in clients:
-            client.meta.events.register("before-call.*.*", hook)
-            stack.callback(client.meta.events.unregister, "before-call.*.*", hook)
-        yield calls
+DEPLOYED_ENV = lambda_env(
+    "email_ingest", RAW_MAIL_BUCKET=BUCKET, SUPPORT_DOMAIN=DOMAIN, ACK_SENDER=f"support@{DOMAIN}"
+)
 
 
 def _mail(subject: str, body: str, *, sender: str, message_id: str, **headers: str) -> Any:
@@ -219,7 +122,19 @@ def main() -> None:
         by_op = ", ".join(f"{op} {n}" for op, n in calls.items())
         print(f"| {name} | {sum(calls.values())} | {by_op} |")
 
-    timings = cold_start()
+    timings = cold_start(
+        {
+            "import boto3": "import boto3",
+            "import handler": "import functions.email_ingest.app",
+            "import handler + S3 and DynamoDB clients": (
+                "import functions.email_ingest.app\nfrom support_common.email_intake import intake\nintake()"
+            ),
+            "the same + SES client (first acknowledgement)": (
+                "import functions.email_ingest.app\nfrom support_common.email_intake import intake\nintake().ses()"
+            ),
+        },
+        DEPLOYED_ENV,
+    )
     base = timings["import boto3"]
     print(f"\nCold start (fresh processes, median of {RUNS}, deployed environment, tracing on):\n")
     print("| probe | median | ratio to `import boto3` |")
@@ -228,7 +143,7 @@ def main() -> None:
         print(f"| `{name}` | {seconds * 1000:.0f} ms | {seconds / base:.2f}x |")
 
     print("\nSelf import time by top-level package (one `-X importtime` run):\n")
-    for package, micros in top_imports():
+    for package, micros in top_imports("functions.email_ingest.app", DEPLOYED_ENV):
         print(f"- {package}: {micros / 1000:.0f} ms")
 
 

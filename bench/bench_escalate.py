@@ -14,43 +14,33 @@ import os
 import platform
 import re
 import statistics
-import subprocess
-import sys
 import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import ExitStack, contextmanager, redirect_stdout
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bench.common import RUNS, counting, lambda_env
+from bench.common import cold_start as shared_cold_start
+from bench.common import fresh_python as common_fresh_python
+
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = 7
 REGION = "eu-west-1"
 TABLE = "tickets"
 GROUP = "support-desk-paging"
 
-# Lambda's environment for the deployed function: tracing on (no POWERTOOLS_TRACE_DISABLED), so
-# Tracer imports and patches the X-Ray SDK as it does in AWS.
-DEPLOYED_ENV = {
-    "LAMBDA_TASK_ROOT": "/var/task",
-    "AWS_LAMBDA_FUNCTION_NAME": "support-desk-escalate",
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
-    "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "TABLE_NAME": TABLE,
-    "PAGER_TOPIC_ARN": f"arn:aws:sns:{REGION}:123456789012:support-desk-PagerTopic",
-    "POWERTOOLS_SERVICE_NAME": "escalate",
-    "POWERTOOLS_METRICS_NAMESPACE": "SupportDesk",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "ACK_TIMEOUT_MINUTES": "15",
-    "MAX_ESCALATION_LEVEL": "3",
-    "SCHEDULER_GROUP": GROUP,
-    "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/paging-scheduler",
-    "ESCALATE_FUNCTION_ARN": f"arn:aws:lambda:{REGION}:123456789012:function:support-desk-escalate",
-}
+DEPLOYED_ENV = lambda_env(
+    "escalate",
+    PAGER_TOPIC_ARN=f"arn:aws:sns:{REGION}:123456789012:support-desk-PagerTopic",
+    ACK_TIMEOUT_MINUTES="15",
+    MAX_ESCALATION_LEVEL="3",
+    SCHEDULER_GROUP=GROUP,
+    SCHEDULER_ROLE_ARN="arn:aws:iam::123456789012:role/paging-scheduler",
+    ESCALATE_FUNCTION_ARN=f"arn:aws:lambda:{REGION}:123456789012:function:support-desk-escalate",
+)
 
 SNIPPET = "import time; t = time.perf_counter(); import {module}; print((time.perf_counter() - t) * 1000)"
 # What the cold start is made of: each step's own import time, in the order the handler pulls them in.
@@ -74,13 +64,7 @@ STEPS_SNIPPET = (
 
 def fresh_python(code: str) -> str:
     """The last line `code` prints in a fresh interpreter with the deployed environment."""
-    env = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_TRACE_DISABLED"}
-    env.update(DEPLOYED_ENV)
-    env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{ROOT / 'layers' / 'common'}"
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    return out.stdout.strip().splitlines()[-1]
+    return common_fresh_python(code, DEPLOYED_ENV).stdout.strip().splitlines()[-1]
 
 
 def import_ms(module: str) -> float:
@@ -96,15 +80,10 @@ def breakdown() -> dict[str, float]:
 
 def cold_start() -> dict[str, float]:
     """Median import times, alternating the two so that machine noise hits both alike."""
-    boto3_ms: list[float] = []
-    app_ms: list[float] = []
     import_ms("functions.escalate.app")  # warm the OS file cache and .pyc files once
-    for _ in range(RUNS):
-        boto3_ms.append(import_ms("boto3"))
-        app_ms.append(import_ms("functions.escalate.app"))
-    boto3_median = statistics.median(boto3_ms)
-    app_median = statistics.median(app_ms)
-    return {"boto3_ms": boto3_median, "app_ms": app_median, "ratio": app_median / boto3_median}
+    medians = shared_cold_start({"boto3": "import boto3", "app": "import functions.escalate.app"}, DEPLOYED_ENV)
+    boto3_ms, app_ms = medians["boto3"] * 1000, medians["app"] * 1000
+    return {"boto3_ms": boto3_ms, "app_ms": app_ms, "ratio": app_ms / boto3_ms}
 
 
 @contextmanager
@@ -198,12 +177,9 @@ def requests() -> dict[str, Any]:
         get_settings.cache_clear()
         escalation.pager.cache_clear()
         pager = escalation.pager()
-        calls: Counter[str] = Counter()
-        for client in (pager.sns, pager.scheduler, pager.repository.client):
-            assert client is not None
-            client.meta.events.register(
-                "before-call", lambda model, **_: calls.update([model.service_model.service_id])
-            )
+        assert pager.sns is not None
+        assert pager.scheduler is not None
+        calls = ExitStack().enter_context(counting(pager.sns, pager.scheduler, pager.repository.client))
 
         service = TicketService(TicketRepository(TABLE, stack["ddb"]))
         staff = Identity(email="oncall@support.example.com", tenant="support", is_support=True)
@@ -227,7 +203,12 @@ def requests() -> dict[str, Any]:
             with redirect_stdout(io.StringIO()), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Powertools warns when a batch emitted no metric
                 result = app.lambda_handler(event, Context())
-            return Counter(calls), (time.perf_counter() - start) * 1000, result
+            # By service, as the figures below are written: "sns:PublishBatch" counts for SNS.
+            by_service = Counter(
+                {"sns": "SNS", "dynamodb": "DynamoDB", "scheduler": "Scheduler"}[op.split(":")[0]]
+                for op in calls.elements()
+            )
+            return by_service, (time.perf_counter() - start) * 1000, result
 
         with redirect_stdout(io.StringIO()):
             ids = [incident(f"tenant{n:03d}") for n in range(100)]

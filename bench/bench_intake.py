@@ -8,110 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import subprocess
-import sys
 import warnings
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RUNS = 7
+from bench.common import RUNS, cold_start, counting, lambda_env, top_imports
 
-# The environment as deployed: inside Lambda (so the tracer is on and patches botocore).
-DEPLOYED_ENV = {
-    "AWS_LAMBDA_FUNCTION_NAME": "support-desk-intake",
-    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-    # The X-Ray SDK checks this to know it is in Lambda (else it builds a sampling client: +120 ms).
-    "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "intake"),
-    "AWS_REGION": "eu-west-1",
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "TABLE_NAME": "tickets",
-    "POWERTOOLS_SERVICE_NAME": "intake",
-    "POWERTOOLS_METRICS_NAMESPACE": "SupportDesk",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-}
-
-PROBE = """
-import time
-t0 = time.perf_counter()
-{stmt}
-t1 = time.perf_counter()
-print(t1 - t0)
-"""
-
-
-def _fresh_process_seconds(stmt: str) -> float:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "AWS_"))}, **DEPLOYED_ENV}
-    env["PYTHONPATH"] = f"{ROOT}:{ROOT / 'layers' / 'common'}"
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE.format(stmt=stmt)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
-
-
-def cold_start() -> dict[str, float]:
-    """Median seconds over fresh processes, interleaved so drift hits every probe alike."""
-    probes = {
-        "import boto3": "import boto3",
-        "import handler": "import functions.intake.app",
-        "import handler + DynamoDB client": (
-            "import functions.intake.app\nfrom support_common.api import service\nservice()"
-        ),
-    }
-    samples: dict[str, list[float]] = {name: [] for name in probes}
-    for _ in range(RUNS):
-        for name, stmt in probes.items():
-            samples[name].append(_fresh_process_seconds(stmt))
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def top_imports(limit: int = 8) -> list[tuple[str, int]]:
-    """Where the handler's import time goes: self time summed by top-level package (microseconds)."""
-    env = {**os.environ, **DEPLOYED_ENV, "PYTHONPATH": f"{ROOT}:{ROOT / 'layers' / 'common'}"}
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import functions.intake.app"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    totals: Counter[str] = Counter()
-    for line in out.stderr.splitlines():
-        parts = line.removeprefix("import time:").split("|")
-        if line.startswith("import time:") and len(parts) == 3 and parts[0].strip().isdigit():
-            totals[parts[2].strip().split(".")[0]] += int(parts[0])
-    return totals.most_common(limit)
-
-
-@contextmanager
-def counting(client: Any) -> Iterator[Counter[str]]:
-    """Count the AWS requests a botocore client makes, by operation."""
-    calls: Counter[str] = Counter()
-
-    def hook(model: Any, **_: Any) -> None:
-        calls[model.name] += 1
-
-    client.meta.events.register("before-call.*.*", hook)
-    try:
-        yield calls
-    finally:
-        client.meta.events.unregister("before-call.*.*", hook)
+DEPLOYED_ENV = lambda_env("intake")
 
 
 def requests_per_operation() -> dict[str, Any]:
     """AWS requests of each API operation, and a list page's ScannedCount as the table grows."""
     os.environ.update(DEPLOYED_ENV)
+    # In-process under moto: the tracer off, and not "inside Lambda".
     os.environ["POWERTOOLS_TRACE_DISABLED"] = "true"
     for name in ("AWS_LAMBDA_FUNCTION_NAME", "LAMBDA_TASK_ROOT"):
         os.environ.pop(name, None)
@@ -135,7 +43,7 @@ def requests_per_operation() -> dict[str, Any]:
             with counting(client) as calls:
                 resp = lambda_handler(event, FakeLambdaContext())
             assert resp["statusCode"] < 300, resp
-            results[name] = dict(calls)
+            results[name] = {op.split(":")[1]: n for op, n in calls.items()}
             return json.loads(resp["body"]) if resp.get("body") else {}
 
         body = {"type": "incident", "title": "Site down", "description": "502s", "environment": "production"}
@@ -215,13 +123,22 @@ def requests_per_operation() -> dict[str, Any]:
 
 def main() -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    cold = cold_start()
+    cold = cold_start(
+        {
+            "import boto3": "import boto3",
+            "import handler": "import functions.intake.app",
+            "import handler + DynamoDB client": (
+                "import functions.intake.app\nfrom support_common.api import service\nservice()"
+            ),
+        },
+        DEPLOYED_ENV,
+    )
     base = cold["import boto3"]
     print(f"cold start (median of {RUNS} fresh processes, deployed env, tracing on):")
     for name, seconds in cold.items():
         print(f"  {name:34s} {seconds * 1000:7.1f} ms  {seconds / base:5.2f}x import boto3")
     print("where the handler's import time goes (self time by package, one run):")
-    for name, micros in top_imports():
+    for name, micros in top_imports("functions.intake.app", DEPLOYED_ENV):
         print(f"  {name:34s} {micros / 1000:7.1f} ms")
     counts = requests_per_operation()
     scanned = counts.pop("scanned")

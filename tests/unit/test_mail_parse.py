@@ -475,3 +475,19 @@ def test_robot_reason_normal_mail_is_not_a_robot() -> None:
     headers += "Auto-Submitted: no\nList-Unsubscribe: <mailto:u@x.example>\nX-Autoreply: no"
     # THEN no robot reason
     assert parse_email(_mail(headers)).robot_reason is None
+
+
+def test_parse_email_encoded_word_in_reply_to_threads_by_the_decoded_id() -> None:
+    # GIVEN a reply whose In-Reply-To/References were folded as RFC 2047 words (as Python's email does)
+    raw = (
+        b"From: alice@acme.example\r\nTo: incident@support.example.com\r\nSubject: Re: down\r\n"
+        b"Message-ID: <r1@acme.example>\r\n"
+        b"In-Reply-To: =?utf-8?q?=3C0100018f1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d-000000=40eu-west-1=2Eamazonses=2Ecom=3E?=\r\n"
+        b"References: =?utf-8?q?=3Cfirst=40acme=2Eexample=3E?= <second@acme.example>\r\n"
+        b"\r\nThanks, it works again.\r\n"
+    )
+    # WHEN parsed
+    parsed = parse_email(raw)
+    # THEN the ids are the decoded ones, so the reply finds its ticket
+    assert parsed.in_reply_to == "<0100018f1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d-000000@eu-west-1.amazonses.com>"
+    assert parsed.references == ["<first@acme.example>", "<second@acme.example>"]

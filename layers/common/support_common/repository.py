@@ -326,6 +326,11 @@ class TicketRepository:
 
     def add_comment(self, comment: Comment, *, message_ids: Sequence[str] = ()) -> None:
         """Store a comment and touch its ticket's `updated_at`, in one transaction."""
+        items = self._comment_items(comment, message_ids)
+        self._transact(items, collision_id=None)
+
+    def _comment_items(self, comment: Comment, message_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Transaction items of a comment: the comment, its ticket's `updated_at`, its Message-IDs."""
         data = comment.model_dump(mode="json", exclude_none=True)
         created = data["created_at"]
         data.update(pk=_ticket_pk(comment.ticket_id), sk=f"COMMENT#{created}#{comment.id}", entity="comment")
@@ -347,8 +352,7 @@ class TicketRepository:
                 }
             },
         ]
-        items += [self._message_id_put(mid, comment.ticket_id) for mid in message_ids]
-        self._transact(items, collision_id=None)
+        return items + [self._message_id_put(mid, comment.ticket_id) for mid in message_ids]
 
     # --- email threading -----------------------------------------------------------------
 
@@ -650,28 +654,7 @@ class TicketRepository:
 
         Raises MailAlreadyFiled when the marker exists and VersionConflict when the ticket is gone.
         """
-        data = comment.model_dump(mode="json", exclude_none=True)
-        created = data["created_at"]
-        data.update(pk=_ticket_pk(comment.ticket_id), sk=f"COMMENT#{created}#{comment.id}", entity="comment")
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": _to_item(data),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": {"pk": _ser(_ticket_pk(comment.ticket_id)), "sk": _ser(TICKET_SK)},
-                    "UpdateExpression": "SET updated_at = :now ADD comment_count :one",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeValues": {":now": _ser(created), ":one": _ser(1)},
-                }
-            },
-        ]
-        items += [self._message_id_put(mid, comment.ticket_id) for mid in message_ids]
+        items = self._comment_items(comment, message_ids)
         items.append(self._mail_marker_put(ses_message_id, comment.ticket_id, comment.id))
         self._transact_mail(items, ses_message_id, collision=VersionConflict(comment.ticket_id))
 

@@ -107,6 +107,9 @@ def parse_message_id(value: str | None) -> str | None:
     """Normalize a Message-ID/In-Reply-To value to ``<id>`` (first one), or None."""
     if not value:
         return None
+    if "=?" in value:
+        # Python's email package encodes a long id as an RFC 2047 word when it folds the header.
+        value = decode_rfc2047(value)
     match = _MSG_ID.search(value)
     if match:
         return f"<{match.group(1)}>"
@@ -121,6 +124,8 @@ def parse_message_ids(value: str | None, limit: int = 100) -> list[str]:
     """All ``<id>`` tokens of a References value (at most ``limit``, the LAST ones kept)."""
     if not value:
         return []
+    if "=?" in value:
+        value = decode_rfc2047(value)
     ids = [f"<{m}>" for m in _MSG_ID.findall(value)]
     return ids[-limit:]
 

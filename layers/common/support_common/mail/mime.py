@@ -43,11 +43,7 @@ class Entity:
 
     def header(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive), or None."""
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
+        return first_header(self.headers, name)
 
     @property
     def maintype(self) -> str:
@@ -60,6 +56,15 @@ class Entity:
     def view(self) -> memoryview:
         """The raw body as a zero-copy view of the message buffer."""
         return memoryview(self.buf)[self.body_start : self.body_end]
+
+
+def first_header(headers: list[tuple[str, str]], name: str) -> str | None:
+    """First value of header ``name`` (case-insensitive) in a list of fields, or None."""
+    lname = name.lower()
+    for key, value in headers:
+        if key.lower() == lname:
+            return value
+    return None
 
 
 def _line_end(buf: bytes, pos: int, end: int) -> int:

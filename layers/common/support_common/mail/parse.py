@@ -46,7 +46,7 @@ from .headers import (
 )
 from .html import html_to_text
 from .limits import MailLimits, MailRejected
-from .mime import EMBEDDED_MESSAGE_TYPES, Entity, build_tree, decode_transfer
+from .mime import EMBEDDED_MESSAGE_TYPES, Entity, build_tree, decode_transfer, first_header
 from .quotes import trim_reply, truncate_text
 from .robots import robot_reason
 
@@ -160,11 +160,7 @@ class ParsedEmail:
 
     def header(self, name: str) -> str | None:
         """First raw (unfolded, not RFC 2047-decoded) value of top-level header ``name``."""
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
+        return first_header(self.headers, name)
 
     @property
     def is_reply(self) -> bool:
