@@ -179,7 +179,9 @@ def requests() -> dict[str, Any]:
         pager = escalation.pager()
         assert pager.sns is not None
         assert pager.scheduler is not None
-        calls = ExitStack().enter_context(counting(pager.sns, pager.scheduler, pager.repository.client))
+        # Held until requests() returns: the hooks go when the scope is closed (or collected).
+        scope = ExitStack()
+        calls = scope.enter_context(counting(pager.sns, pager.scheduler, pager.repository.client))
 
         service = TicketService(TicketRepository(TABLE, stack["ddb"]))
         staff = Identity(email="oncall@support.example.com", tenant="support", is_support=True)
@@ -224,6 +226,7 @@ def requests() -> dict[str, Any]:
         assert repage["paged"] is True
         service.update(staff, ids[0], {"status": Status.ACKNOWLEDGED})
         cancel_calls, _, _ = run([r for r in new_records(stack) if r["eventName"] == "MODIFY"])
+        scope.close()
         return {
             "batch": dict(batch_calls),
             "batch_ms": batch_ms,
