@@ -442,6 +442,7 @@ class EmailIntake:
                 channel=Channel.EMAIL,
                 attachments=attachments,
                 message_ids=[parsed.message_id] if parsed.message_id else [],
+                current=ticket,
             )
         except MailAlreadyFiled:
             raise Rejected("duplicate", ticket_id=ticket.id) from None

@@ -249,10 +249,14 @@ class TicketService:
         channel: Channel,
         attachments: Sequence[Attachment] = (),
         message_ids: Sequence[str] = (),
+        current: Ticket | None = None,
     ) -> Comment:
-        """Add a comment to a ticket the caller may see."""
+        """Add a comment to a ticket the caller may see (`current`: the ticket as just read, if so)."""
         norm = self._id(ticket_id)
-        self._visible(identity, norm)
+        if current is None or current.id != norm:
+            self._visible(identity, norm)
+        elif not identity.can_see(current.tenant):
+            raise NotFound(f"ticket {ticket_id} not found")
         comment = Comment(
             id=new_comment_id(),
             ticket_id=norm,
