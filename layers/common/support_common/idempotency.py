@@ -20,7 +20,7 @@ from support_common.api import app, create_ticket_out, service
 from support_common.api_models import CreateTicketRequest
 from support_common.errors import Conflict, InvalidInput
 from support_common.models import Identity
-from support_common.repository import IDEMPOTENCY_PK, TTL_ATTR
+from support_common.repository import IDEMPOTENCY_LAYOUT
 from support_common.settings import get_settings
 
 # The key is scoped to the caller, so one tenant's key can never replay another tenant's ticket;
@@ -41,15 +41,8 @@ def _create(request: dict[str, Any], identity: Identity) -> dict[str, Any]:
 def _idempotent_create() -> Callable[..., dict[str, Any]]:
     persistence = DynamoDBPersistenceLayer(
         table_name=get_settings().table_name,
-        key_attr="pk",
-        sort_key_attr="sk",
-        static_pk_value=IDEMPOTENCY_PK,
-        expiry_attr=TTL_ATTR,
-        # Named apart from the ticket's own `status`, since both live in one table.
-        status_attr="idempotency_status",
-        data_attr="idempotency_data",
-        validation_key_attr="idempotency_validation",
         boto3_client=service().repository.client,
+        **IDEMPOTENCY_LAYOUT,
     )
     wrapped: Callable[..., dict[str, Any]] = idempotent_function(
         data_keyword_argument="request", config=config, persistence_store=persistence

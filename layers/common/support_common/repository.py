@@ -39,7 +39,17 @@ TICKET_SK = "TICKET"
 CONTACTS_PK = "CONTACTS"
 SORT_ATTR = "created"
 TTL_ATTR = "expiration"
-IDEMPOTENCY_PK = "IDEMPOTENCY#intake"
+# Where Powertools idempotency keeps its records in this table (DynamoDBPersistenceLayer's arguments).
+# Its attribute names stay apart from a ticket's own (`status`), since both live in one table.
+IDEMPOTENCY_LAYOUT: dict[str, str] = {
+    "key_attr": "pk",
+    "sort_key_attr": "sk",
+    "static_pk_value": "IDEMPOTENCY#intake",
+    "expiry_attr": TTL_ATTR,
+    "status_attr": "idempotency_status",
+    "data_attr": "idempotency_data",
+    "validation_key_attr": "idempotency_validation",
+}
 
 # Index name -> (partition attribute, the filter it serves, whether it spans all tenants).
 INDEXES: dict[str, tuple[str, str | None, bool]] = {
