@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 SAM := $(VENV)/sam/bin/sam
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(VENV)/sam/.installed
+CHECKOV_STAMP := $(VENV)/checkov/.installed
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/common
 
 .PHONY: help venv run test test-unit test-integration test-e2e lint bench demo build clean
@@ -16,7 +17,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/common
 help:
 	@echo "make run    - the whole pipeline locally (API :3000, SMTP :2525, AWS emulation :4566)"
 	@echo "make test   - every test suite (unit, integration with moto, e2e on a local stack)"
-	@echo "make lint   - ruff, mypy, cfn-lint, sam validate --lint, sam build"
+	@echo "make lint   - ruff, mypy, cfn-lint, sam validate --lint, checkov, sam build"
 	@echo "make bench  - benchmarks (figures go in BENCHMARKS.md)"
 	@echo "make demo   - against a running 'make run': tickets, an urgent email and its page"
 
@@ -28,6 +29,11 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt
 $(SAM_STAMP): requirements-sam.txt
 	@test -x $(VENV)/sam/bin/python || $(PYTHON_BOOT) -m venv $(VENV)/sam
 	$(VENV)/sam/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	@touch $@
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(VENV)/checkov/bin/python || $(PYTHON_BOOT) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	@touch $@
 
 venv: $(STAMP)
@@ -47,12 +53,13 @@ test-integration: $(STAMP)
 test-e2e: $(STAMP)
 	$(PY) -m pytest tests/e2e
 
-lint: $(STAMP) $(SAM_STAMP)
+lint: $(STAMP) $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/common/support_common functions local bench
 	$(VENV)/bin/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint
+	$(VENV)/checkov/bin/checkov --config-file .checkov.yaml -f template.yaml
 	$(MAKE) build
 
 # sam build needs python3.13 on PATH for Runtime: python3.13; it fetches arm64 wheels itself.
