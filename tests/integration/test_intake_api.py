@@ -597,3 +597,57 @@ def test_create_ticket_emits_tickets_created_by_type_and_channel(capsys: pytest.
         [1.0],
     )
     assert sorted(created[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["channel", "service", "type"]
+
+
+def test_create_ticket_id_collisions_retry_then_409(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN an id generator that keeps drawing an id already taken (30 random bits make this rare)
+    taken = create(QUESTION)
+    from support_common import tickets
+
+    draws: list[str] = []
+
+    def unlucky(ticket_type: Any) -> str:
+        draws.append(taken["id"])
+        return taken["id"]
+
+    monkeypatch.setattr(tickets, "new_ticket_id", unlucky)
+    # WHEN a ticket is created
+    status, error, _ = call(http_event("POST", "/tickets", body=QUESTION))
+    # THEN the conditional write refused each draw, the service retried, and the caller gets a 409
+    assert status == 409
+    assert "try again" in error["message"]
+    assert len(draws) == 5
+    _, seen, _ = call(http_event("GET", f"/tickets/{taken['id']}"))
+    assert seen["version"] == 1
+
+
+def test_create_ticket_one_collision_is_retried_transparently(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the first draw collides with an existing ticket, the second does not
+    taken = create(QUESTION)
+    from support_common import tickets
+
+    real = tickets.new_ticket_id
+    draws = iter([taken["id"]])
+    monkeypatch.setattr(tickets, "new_ticket_id", lambda t: next(draws, None) or real(t))
+    # WHEN a ticket is created
+    fresh = create(QUESTION)
+    # THEN it gets a new id and the existing ticket is untouched
+    assert fresh["id"] != taken["id"]
+    assert call(http_event("GET", f"/tickets/{taken['id']}"))[1]["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "claims"),
+    [
+        ("PATCH", "/tickets/QST-000000", ALICE),
+        ("POST", "/tickets/QST-000000/comments", ALICE),
+        ("POST", "/contacts", ONCALL),
+    ],
+)
+def test_any_route_huge_body_is_413(method: str, path: str, claims: dict[str, str]) -> None:
+    # GIVEN a body over the cap on each route that documents 413
+    event = http_event(method, path, body={"body": "x" * 200_000}, claims=claims)
+    # WHEN / THEN refused before any work, with the error body
+    status, error, _ = call(event)
+    assert status == 413
+    assert error["errors"][0]["reason"].startswith("the request body is")
