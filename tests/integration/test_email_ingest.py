@@ -856,14 +856,16 @@ def test_ingest_attachments_land_in_bucket_and_are_listed(mailroom: Mailroom) ->
     ticket, _ = mailroom.ticket(result["ticket_id"])
     prefix = f"tickets/{ticket.id}/att02ic28trm7dfhrc2v0c1/"
     assert [(a.name, a.size, a.content_type, a.key) for a in ticket.attachments] == [
-        ("Rechnung März.pdf", len(pdf), "application/pdf", prefix + "1-Rechnung März.pdf"),
-        ("page.html", 18, "text/html", prefix + "2-page.html"),
+        ("Rechnung März.pdf", len(pdf), "application/pdf", prefix + "1.pdf"),
+        ("page.html", 18, "text/html", prefix + "2.html"),
     ]
-    stored = mailroom.object(prefix + "1-Rechnung März.pdf")
+    stored = mailroom.object(prefix + "1.pdf")
     assert stored["Body"].read() == pdf
     assert stored["ContentType"] == "application/pdf"
+    # the name travels in the download's Content-Disposition, not in the key (keys reach traces)
+    assert stored["ContentDisposition"] == "attachment; filename*=UTF-8''Rechnung%20M%C3%A4rz.pdf"
     # served as downloads, never rendered
-    assert mailroom.object(prefix + "2-page.html")["ContentDisposition"].startswith("attachment;")
+    assert mailroom.object(prefix + "2.html")["ContentDisposition"].startswith("attachment;")
     assert ticket.full_text_key is None  # nothing was trimmed: the description is the full text
 
 

@@ -208,13 +208,22 @@ def test_thread_target_nothing_named_is_none() -> None:
 # --- storage ---------------------------------------------------------------------------------
 
 
-def test_object_key_long_name_stays_within_s3_limit() -> None:
-    # GIVEN a 200-character name of 4-byte characters
-    key = object_key("tickets/INC-7KQ2XH/" + "m" * 60, 100, "🎉" * 200)
-
-    # WHEN / THEN the key is valid UTF-8 and far below 1024 bytes
-    assert len(key.encode()) < 400
-    key.encode("utf-8")
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("passport-jane-doe.PDF", "tickets/INC-7KQ2XH/m1/3.pdf"),
+        ("🎉" * 200, "tickets/INC-7KQ2XH/m1/3"),
+        ("archive.tar.gz", "tickets/INC-7KQ2XH/m1/3.gz"),
+        ("evil.p\u0000hp/../x", "tickets/INC-7KQ2XH/m1/3"),
+        ("noextension", "tickets/INC-7KQ2XH/m1/3"),
+    ],
+)
+def test_object_key_any_name_keeps_the_name_out_of_the_key(filename: str, expected: str) -> None:
+    # GIVEN an attachment's name (possibly personal, long or hostile)
+    # WHEN its object key is made
+    key = object_key("tickets/INC-7KQ2XH/m1", 3, filename)
+    # THEN only the index and a plain extension appear (keys reach traces and logs)
+    assert key == expected
 
 
 @pytest.mark.parametrize(

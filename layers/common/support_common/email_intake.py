@@ -233,9 +233,16 @@ def thread_target(parsed: ParsedEmail, owners: dict[str, str]) -> str | None:
 
 
 def object_key(prefix: str, index: int, filename: str) -> str:
-    """`<prefix>/<n>-<filename>`, the name cut so that the key stays within S3's 1024 bytes."""
-    name = filename.encode("utf-8")[:200].decode("utf-8", "ignore") or "attachment"
-    return f"{prefix}/{index}-{name}"
+    """`<prefix>/<n>.<ext>`: the name itself stays out of the key.
+
+    Object keys end up in X-Ray traces and access logs, and a file name can be personal
+    ("passport-jane-doe.pdf"); the name lives on the ticket and in the object's Content-Disposition.
+    """
+    ext = filename.rpartition(".")[2].lower() if "." in filename else ""
+    return f"{prefix}/{index}.{ext}" if _SAFE_EXT.fullmatch(ext) else f"{prefix}/{index}"
+
+
+_SAFE_EXT = re.compile(r"[a-z0-9]{1,10}")
 
 
 def safe_content_type(value: str) -> str:
