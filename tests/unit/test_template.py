@@ -48,7 +48,17 @@ def test_template_policies_have_no_wildcard_actions_or_resources() -> None:
     statements = [s for s in _statements(RESOURCES) if s["Effect"] == "Allow"]
     assert statements
     # (A Deny may be broad on purpose, e.g. refusing every s3 action over plain HTTP.)
+    key_policies = [
+        statement
+        for resource in RESOURCES.values()
+        if resource["Type"] == "AWS::KMS::Key"
+        for statement in resource["Properties"]["KeyPolicy"]["Statement"]
+    ]
     for statement in statements:
+        if statement in key_policies:
+            # In a key policy, Resource "*" names the key itself; its actions must still be explicit.
+            assert all("*" not in a for a in statement["Action"]), statement
+            continue
         actions = statement.get("Action", [])
         actions = [actions] if isinstance(actions, str) else actions
         resources = statement.get("Resource", [])
@@ -108,3 +118,29 @@ def test_template_stream_mappings_avoid_sam_events_that_attach_wildcard_managed_
     assert stream_events == []
     mappings = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Lambda::EventSourceMapping"}
     assert set(mappings) == {"EscalateStreamMapping"}
+
+
+def test_template_alarms_watch_what_could_lose_a_page_or_a_mail() -> None:
+    # GIVEN the template's alarms
+    alarms = {k: v["Properties"] for k, v in RESOURCES.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+    watched = {(a["Namespace"], a["MetricName"]) for a in alarms.values()}
+    # THEN the failure queues, escalate's errors and stream lag, and unexpected mail failures alarm
+    assert {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/Lambda", "IteratorAge"),
+        ("AWS/Lambda", "Errors"),
+        ("SupportDesk", "MailFailed"),
+    } <= watched
+    queues = {
+        str(a["Dimensions"][0]["Value"].value).split(".")[0]
+        for a in alarms.values()
+        if a["Namespace"] == "AWS/SQS"
+    }
+    assert queues == {"EscalateFailureQueue", "EmailIngestFailureQueue"}
+    # and every alarm notifies the encrypted alarms topic (not the pager topic: CloudWatch cannot
+    # use the AWS-managed SNS key)
+    for alarm in alarms.values():
+        assert [action.value for action in alarm["AlarmActions"]] == ["AlertsTopic"]
+    topic = RESOURCES["AlertsTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"].value == "AlertsKey"
+    assert RESOURCES["AlertsKey"]["Properties"]["EnableKeyRotation"] is True
