@@ -22,6 +22,14 @@ from local.stack import (
 
 log = logs.get("aws")
 
+# The template's resources the local stack creates, by logical id.
+TABLE = "TicketsTable"
+BUCKET = "RawMailBucket"
+PAGER_TOPIC = "PagerTopic"
+USER_POOL = "UserPool"
+DASHBOARD_CLIENT = "DashboardClient"
+SCHEDULE_GROUP = "PagingScheduleGroup"
+
 
 class AwsEmulator:
     """moto's server on a thread of this process: one process tree, and its backends readable in-process."""
@@ -90,10 +98,7 @@ def _named(stack: Stack, logical_id: str, props: dict[str, Any], name_key: str) 
 
 
 def _table(stack: Stack) -> None:
-    found = cfn.first_of_type("AWS::DynamoDB::Table")
-    if found is None:
-        raise RuntimeError("template.yaml has no AWS::DynamoDB::Table")
-    logical_id, props = found
+    logical_id, props = TABLE, cfn.resource(TABLE)
     name = _named(stack, logical_id, props, "TableName")
     ddb = stack.client("dynamodb")
     cfn.create_table(ddb, logical_id, name)
@@ -108,13 +113,7 @@ def _table(stack: Stack) -> None:
 
 
 def _bucket(stack: Stack) -> None:
-    found = cfn.first_of_type("AWS::S3::Bucket")
-    props: dict[str, Any]
-    if found is None:
-        logical_id, props = "RawMailBucket", {}
-        log.warning("template.yaml has no AWS::S3::Bucket yet: created a local raw-mail bucket anyway")
-    else:
-        logical_id, props = found
+    logical_id, props = BUCKET, cfn.resource(BUCKET)
     name = _named(stack, logical_id, props, "BucketName")
     s3 = stack.client("s3")
     if stack.region == "us-east-1":
@@ -128,13 +127,8 @@ def _bucket(stack: Stack) -> None:
 
 
 def _topic_and_queues(stack: Stack) -> None:
-    found = cfn.first_of_type("AWS::SNS::Topic")
-    props: dict[str, Any]
-    if found is None:
-        logical_id, props = "PagerTopic", {}
-        log.warning("template.yaml has no AWS::SNS::Topic yet: created a local pager topic anyway")
-    else:
-        logical_id, props = found
+    # By logical id: the template has two topics (the pager's and the alarms').
+    logical_id, props = PAGER_TOPIC, cfn.resource(PAGER_TOPIC)
     name = _named(stack, logical_id, props, "TopicName")
     sns, sqs = stack.client("sns"), stack.client("sqs")
     topic_arn = sns.create_topic(Name=name)["TopicArn"]
@@ -153,10 +147,7 @@ def _topic_and_queues(stack: Stack) -> None:
 
 
 def _user_pool(stack: Stack) -> None:
-    found = cfn.first_of_type("AWS::Cognito::UserPool")
-    if found is None:
-        raise RuntimeError("template.yaml has no AWS::Cognito::UserPool")
-    pool_logical, props = found
+    pool_logical, props = USER_POOL, cfn.resource(USER_POOL)
     idp = stack.client("cognito-idp")
     pool_name = _named(stack, pool_logical, props, "UserPoolName")
     pool_id = idp.create_user_pool(**cfn.user_pool_definition(pool_logical, pool_name))["UserPool"]["Id"]
@@ -170,10 +161,7 @@ def _user_pool(stack: Stack) -> None:
             Description=group.get("Description", ""),
         )
         stack.refs[logical_id] = group.get("GroupName", logical_id)
-    clients = cfn.resources_of_type("AWS::Cognito::UserPoolClient")
-    if not clients:
-        raise RuntimeError("template.yaml has no AWS::Cognito::UserPoolClient")
-    client_logical = next(iter(clients))
+    client_logical = DASHBOARD_CLIENT
     client_id = idp.create_user_pool_client(**cfn.user_pool_client_definition(client_logical, pool_id))[
         "UserPoolClient"
     ]["ClientId"]
@@ -216,12 +204,7 @@ def _demo_user(
 
 
 def _scheduler_group(stack: Stack) -> None:
-    found = cfn.first_of_type("AWS::Scheduler::ScheduleGroup")
-    if found is None:
-        log.info("template.yaml has no AWS::Scheduler::ScheduleGroup yet: re-paging schedules use 'default'")
-        stack.names["scheduler_group"] = "default"
-        return
-    logical_id, props = found
+    logical_id, props = SCHEDULE_GROUP, cfn.resource(SCHEDULE_GROUP)
     name = _named(stack, logical_id, props, "Name")
     arn = stack.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
     stack.refs[logical_id] = name

@@ -114,16 +114,6 @@ def resources_of_type(resource_type: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def first_of_type(resource_type: str) -> tuple[str, dict[str, Any]] | None:
-    """The first resource of a type as (logical id, properties), or None when the template has none.
-
-    Looking resources up by type, not by logical id, keeps the local stack working while other
-    engineers choose their names.
-    """
-    found = resources_of_type(resource_type)
-    return next(iter(found.items())) if found else None
-
-
 class Resolver:
     """Resolves intrinsic functions against local names, as CloudFormation would against real ones.
 
@@ -228,8 +218,7 @@ def http_routes() -> list[HttpRoute]:
 
 def http_api() -> dict[str, Any]:
     """The properties of the template's HTTP API."""
-    found = first_of_type("AWS::Serverless::HttpApi")
-    return found[1] if found else {}
+    return resource("HttpApi")
 
 
 def jwt_authorizer() -> dict[str, Any] | None:

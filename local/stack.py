@@ -158,18 +158,6 @@ def functions_environment(stack: Stack) -> dict[str, str]:
             env.setdefault(key, value)
     # One process serves every function: name the service after the stack rather than the first function.
     env["POWERTOOLS_SERVICE_NAME"] = "support-desk-local"
-    # The contract's variables, for functions whose template part has not landed yet: the
-    # template's own values above always win.
-    fallbacks = {
-        "TABLE_NAME": stack.names.get("table_name"),
-        "RAW_MAIL_BUCKET": stack.names.get("raw_mail_bucket"),
-        "PAGER_TOPIC_ARN": stack.names.get("pager_topic_arn"),
-        "SUPPORT_DOMAIN": stack.names.get("support_domain"),
-    }
-    for key, value in fallbacks.items():
-        if value and key not in env:
-            log.warning("template.yaml gives no function %s yet: set to the local %s", key, value)
-            env[key] = value
     return env
 
 

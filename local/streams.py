@@ -97,11 +97,7 @@ class StreamPoller(Poller):
                 continue
             self.states.append(_MappingState(mapping, function))
         if not self.states:
-            # The paging engineer's mapping has not landed: feed escalate everything, unfiltered,
-            # so that the part works now and picks the template's settings up once they exist.
-            self.log.warning("template.yaml has no stream mapping on the table yet: escalate gets every record")
-            fallback = cfn.StreamMapping(function="escalate", report_batch_item_failures=True)
-            self.states.append(_MappingState(fallback, stack.function("escalate")))
+            raise RuntimeError("template.yaml has no event source mapping on the table's stream")
         self.admitted = self._filter_evaluator()
         self.client = stack.client("dynamodbstreams")
         for state in self.states:
