@@ -789,7 +789,8 @@ def test_ingest_new_ticket_acknowledged_once_per_sender(
     # SES's Message-ID and our own both thread back to the ticket
     ticket, _ = mailroom.ticket(first["ticket_id"])
     assert headers["Message-ID"] in ticket.message_ids
-    owner = mailroom.repository.find_ticket_by_message_ids([f"<{sent[0].id}@{REGION}.amazonses.com>"])
+    ses_id = f"<{sent[0].id}@{REGION}.amazonses.com>"
+    owner = mailroom.repository.mail_lookup("unused", [ses_id], "alice@acme.example").owners.get(ses_id)
     assert owner == first["ticket_id"]
     assert "AcknowledgementsSent" in metric_names(capsys)
 

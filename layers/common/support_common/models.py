@@ -186,7 +186,6 @@ class Ticket(BaseModel):
     full_text_key: str | None = None
     acknowledged_at: UtcDatetime | None = None
     acknowledged_by: str | None = None
-    escalation_level: int = 0
 
     @property
     def pages(self) -> bool:

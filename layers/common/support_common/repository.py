@@ -21,7 +21,7 @@ import binascii
 import json
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -364,32 +364,6 @@ class TicketRepository:
         ]
         return items + [self._message_id_put(mid, comment.ticket_id) for mid in message_ids]
 
-    # --- email threading -----------------------------------------------------------------
-
-    def find_ticket_by_message_ids(self, message_ids: Iterable[str]) -> str | None:
-        """Return the id of the ticket that one of these Message-IDs belongs to, if any."""
-        wanted = list(dict.fromkeys(message_ids))[-100:]  # BatchGetItem reads at most 100 keys
-        if not wanted:
-            return None
-        keys = [{"pk": _ser(f"MSG#{mid}"), "sk": _ser("MSG")} for mid in wanted]
-        resp = self.client.batch_get_item(RequestItems={self.table_name: {"Keys": keys}})
-        found = {
-            i["pk"]["S"].removeprefix("MSG#"): i["ticket_id"]["S"] for i in resp["Responses"][self.table_name]
-        }
-        # The most recent reference names the closest message in the thread.
-        for mid in reversed(wanted):
-            if mid in found:
-                return found[mid]
-        return None
-
-    def add_message_ids(self, ticket_id: str, message_ids: Sequence[str]) -> None:
-        """Record Message-IDs (e.g. of mail we sent) as belonging to a ticket."""
-        for mid in message_ids:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=_to_item({"pk": f"MSG#{mid}", "sk": "MSG", "ticket_id": ticket_id, "entity": "message"}),
-            )
-
     # --- contacts ------------------------------------------------------------------------
 
     def put_contact(self, contact: Contact) -> None:
@@ -426,19 +400,6 @@ class TicketRepository:
             if "LastEvaluatedKey" not in resp:
                 return contacts
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
-    def find_contact(self, email: str) -> Contact | None:
-        """The contact for an address: the address itself first, else its domain."""
-        email = email.lower()
-        domain = email.rpartition("@")[2]
-        keys = [{"pk": _ser(CONTACTS_PK), "sk": _ser(k)} for k in dict.fromkeys([email, domain]) if k]
-        resp = self.client.batch_get_item(RequestItems={self.table_name: {"Keys": keys}})
-        by_key = {i["sk"]["S"]: i for i in resp["Responses"][self.table_name]}
-        for key in (email, domain):
-            if key in by_key:
-                data = {k: v for k, v in _from_item(by_key[key]).items() if k not in ("pk", "sk", "entity")}
-                return Contact.model_validate(data)
-        return None
 
     # --- paging and rate limits ----------------------------------------------------------
 
