@@ -118,8 +118,6 @@ class TicketService:
         """Create a ticket for `identity`; retries on the rare id collision."""
         check_type_rules(draft, channel)
         related = _normalized_related(draft.related)
-        if draft.type == TicketType.PROBLEM and not related:
-            logger.debug("problem without linked incidents")
         now = utcnow()
         tenant = draft.tenant or identity.tenant
         for attempt in range(ID_ATTEMPTS):
