@@ -44,7 +44,8 @@ def requests_per_message() -> dict[str, dict[str, int]]:
         os.environ.pop(name, None)
     import boto3
     from moto import mock_aws
-    from support_common.email_intake import intake
+    from support_common.email_intake import handler as email
+    from support_common.repository.contacts import ContactStore
     from support_common.models import Contact, utcnow
 
     from functions.email_ingest.app import lambda_handler
@@ -57,11 +58,12 @@ def requests_per_message() -> dict[str, dict[str, int]]:
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         boto3.client("ses", region_name=REGION).verify_domain_identity(Domain=DOMAIN)
-        service = intake()
-        service.repository.put_contact(
+        service = email.wiring().intake
+        table = service.tickets.store.table
+        ContactStore(table).put(
             Contact(address="acme.example", tenant="acme", created_at=utcnow(), created_by="bench")
         )
-        clients = (service.s3, service.repository.client, service.ses())
+        clients = (service.bucket.s3, table.client, service.acknowledger.ses())
 
         def run(name: str, ses_id: str, raw: bytes | None, *, source: str, spam: str = "PASS") -> None:
             if raw is not None:
@@ -127,10 +129,10 @@ def main() -> None:
             "import boto3": "import boto3",
             "import handler": "import functions.email_ingest.app",
             "import handler + S3 and DynamoDB clients": (
-                "import functions.email_ingest.app\nfrom support_common.email_intake import intake\nintake()"
+                "import functions.email_ingest.app\nfrom support_common.email_intake.handler import wiring\nwiring()"
             ),
             "the same + SES client (first acknowledgement)": (
-                "import functions.email_ingest.app\nfrom support_common.email_intake import intake\nintake().ses()"
+                "import functions.email_ingest.app\nfrom support_common.email_intake.handler import wiring\nwiring().intake.acknowledger.ses()"
             ),
         },
         DEPLOYED_ENV,

@@ -40,6 +40,7 @@ DEPLOYED_ENV = lambda_env(
     SCHEDULER_GROUP=GROUP,
     SCHEDULER_ROLE_ARN="arn:aws:iam::123456789012:role/paging-scheduler",
     ESCALATE_FUNCTION_ARN=f"arn:aws:lambda:{REGION}:123456789012:function:support-desk-escalate",
+    ESCALATE_DLQ_ARN=f"arn:aws:sqs:{REGION}:123456789012:support-desk-escalate-failures",
 )
 
 SNIPPET = "import time; t = time.perf_counter(); import {module}; print((time.perf_counter() - t) * 1000)"
@@ -48,9 +49,9 @@ STEPS = {
     "Powertools logger": "aws_lambda_powertools.logging",
     "Tracer (X-Ray SDK, botocore patched) and Metrics": "support_common.observability",
     "pydantic and the models": "support_common.models",
-    "repository (boto3)": "support_common.repository",
+    "repository (boto3)": "support_common.repository.tickets",
     "Powertools batch": "aws_lambda_powertools.utilities.batch",
-    "paging modules": "support_common.paging.escalation",
+    "paging modules": "support_common.paging.handler",
     "the handler": "functions.escalate.app",
 }
 STEPS_SNIPPET = (
@@ -167,23 +168,21 @@ def requests() -> dict[str, Any]:
     """AWS requests made by the function for 100 urgent incidents, one page, a re-page and a cancel."""
     with aws_stack() as stack:
         from support_common.models import Channel, Identity, Priority, Status, TicketType
-        from support_common.paging import escalation
-        from support_common.repository import TicketRepository
-        from support_common.settings import get_settings
+        from support_common.paging import handler as paging
+        from support_common.repository.table import Table
+        from support_common.repository.tickets import TicketStore
         from support_common.tickets import NewTicket, TicketService
 
         from functions.escalate import app
 
-        get_settings.cache_clear()
-        escalation.pager.cache_clear()
-        pager = escalation.pager()
-        assert pager.sns is not None
-        assert pager.scheduler is not None
+        paging.reset()
+        pager = paging.wiring().pager
+        assert pager.timers.scheduler is not None
         # Held until requests() returns: the hooks go when the scope is closed (or collected).
         scope = ExitStack()
-        calls = scope.enter_context(counting(pager.sns, pager.scheduler, pager.repository.client))
+        calls = scope.enter_context(counting(pager.sns, pager.timers.scheduler, pager.tickets.table.client))
 
-        service = TicketService(TicketRepository(TABLE, stack["ddb"]))
+        service = TicketService(TicketStore(Table(TABLE, stack["ddb"])))
         staff = Identity(email="oncall@support.example.com", tenant="support", is_support=True)
 
         def incident(tenant: str) -> str:

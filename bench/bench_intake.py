@@ -25,9 +25,9 @@ def requests_per_operation() -> dict[str, Any]:
         os.environ.pop(name, None)
     import boto3
     from moto import mock_aws
-    from support_common.api import service
+    from support_common.api import handler as api
     from support_common.models import Channel, Priority, Status, Ticket, TicketType, utcnow
-    from support_common.repository import TicketFilter, _ticket_item
+    from support_common.repository.tickets import TicketFilter, ticket_item
 
     from functions.intake.app import lambda_handler
     from local.cfn import create_table
@@ -37,7 +37,9 @@ def requests_per_operation() -> dict[str, Any]:
     results: dict[str, Any] = {}
     with mock_aws():
         create_table(boto3.client("dynamodb", region_name="eu-west-1"))
-        client = service().repository.client
+        os.environ.setdefault("DASHBOARD_ORIGIN", "https://dashboard.example.com")
+        repo = api.wiring().services.tickets.store
+        client = repo.table.client
 
         def run(name: str, event: dict[str, Any]) -> dict[str, Any]:
             with counting(client) as calls:
@@ -73,7 +75,6 @@ def requests_per_operation() -> dict[str, Any]:
         )
 
         # ScannedCount of one list page, at 100 and at 10,000 tickets spread over 50 tenants.
-        repo = service().repository
         scanned: dict[int, dict[str, int]] = {}
         inserted = 0
         now = utcnow()
@@ -93,13 +94,13 @@ def requests_per_operation() -> dict[str, Any]:
                     created_at=now,
                     updated_at=now,
                 )
-                batch.append({"PutRequest": {"Item": _ticket_item(t)}})
+                batch.append({"PutRequest": {"Item": ticket_item(t)}})
                 inserted += 1
                 if len(batch) == 25:
-                    client.batch_write_item(RequestItems={repo.table_name: batch})
+                    client.batch_write_item(RequestItems={repo.table.name: batch})
                     batch = []
             if batch:
-                client.batch_write_item(RequestItems={repo.table_name: batch})
+                client.batch_write_item(RequestItems={repo.table.name: batch})
             counts: dict[str, int] = {}
             seen: list[int] = []
 
@@ -113,7 +114,7 @@ def requests_per_operation() -> dict[str, Any]:
                 ("all tenants (staff)", TicketFilter(tenant=None)),
             ):
                 seen.clear()
-                repo.list_tickets(query, limit=25, next_token=None)
+                repo.list(query, limit=25, next_token=None)
                 counts[label] = seen[-1]
             client.meta.events.unregister("after-call.dynamodb.Query", after)
             scanned[size] = counts
@@ -128,7 +129,7 @@ def main() -> None:
             "import boto3": "import boto3",
             "import handler": "import functions.intake.app",
             "import handler + DynamoDB client": (
-                "import functions.intake.app\nfrom support_common.api import service\nservice()"
+                "import functions.intake.app\nfrom support_common.api.handler import wiring\nwiring()"
             ),
         },
         DEPLOYED_ENV,

@@ -28,6 +28,9 @@ def lambda_env(function: str, **variables: str) -> dict[str, str]:
         "TABLE_NAME": "tickets",
         "POWERTOOLS_SERVICE_NAME": function,
         "POWERTOOLS_METRICS_NAMESPACE": "SupportDesk",
+        # The template's Globals.
+        "DASHBOARD_URL": "https://dashboard.example.com",
+        "DASHBOARD_ORIGIN": "https://dashboard.example.com",
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         **variables,

@@ -223,10 +223,10 @@ def _ses_identity(stack: Stack) -> None:
 def register_demo_contact(stack: Stack) -> None:
     """Make acme.example a contact domain of tenant acme, through the repository the functions use."""
     from support_common.models import Contact, utcnow  # after the environment is set
-    from support_common.repository import TicketRepository
+    from support_common.repository.contacts import ContactStore
+    from support_common.repository.table import Table
 
-    repo = TicketRepository(stack.names["table_name"], stack.client("dynamodb"))
-    repo.put_contact(
+    ContactStore(Table(stack.names["table_name"], stack.client("dynamodb"))).put(
         Contact(
             address=DEMO_CONTACT_DOMAIN,
             tenant=DEMO_TENANT,

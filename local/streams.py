@@ -115,7 +115,7 @@ class StreamPoller(Poller):
     def _filter_evaluator(self) -> FilterFn:
         """The project's evaluator of Lambda's filter syntax (one implementation, shared with the tests)."""
         try:
-            from support_common.paging.event_filter import admitted
+            from local.event_filter import admitted
         except ImportError as exc:
             if any(s.mapping.filter_patterns for s in self.states):
                 self.log.warning("no filter evaluator (%s): every record goes to the function", exc)

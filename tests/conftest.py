@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,38 @@ class FakeLambdaContext:
     @staticmethod
     def get_remaining_time_in_millis() -> int:
         return 10_000
+
+
+def reset_functions() -> None:
+    """The one reset point: every function forgets its settings, clients and services."""
+    from support_common.api import handler as api
+    from support_common.email_intake import handler as email
+    from support_common.paging import handler as paging
+
+    for module in (api, email, paging):
+        module.reset()
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The repository's stores on one table, as tests arrange and inspect it."""
+
+    table: Any
+    tickets: Any
+    contacts: Any
+    pages: Any
+    messages: Any
+
+    @classmethod
+    def on(cls, client: Any, table_name: str) -> Stores:
+        from support_common.repository.contacts import ContactStore
+        from support_common.repository.messages import MailStore
+        from support_common.repository.pages import PageStore
+        from support_common.repository.table import Table
+        from support_common.repository.tickets import TicketStore
+
+        table = Table(table_name, client)
+        return cls(table, TicketStore(table), ContactStore(table), PageStore(table), MailStore(table))
 
 
 @pytest.fixture

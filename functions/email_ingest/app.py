@@ -2,13 +2,9 @@
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-from support_common.email_intake import handle_ses_event
-from support_common.observability import logger, metrics, tracer
+from support_common.email_intake.handler import entry, handle
 
 
-@logger.inject_lambda_context(correlation_id_path="Records[0].ses.mail.messageId")
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_ses_event(event)
+@entry
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle(event, context)

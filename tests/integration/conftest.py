@@ -8,9 +8,9 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from support_common.settings import get_settings
 
 from local.cfn import create_table
+from tests.conftest import Stores, reset_functions
 
 REGION = "eu-west-1"
 TABLE = "tickets"
@@ -28,20 +28,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("TABLE_NAME", TABLE)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "SupportDesk")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    # What the template's Globals give every function.
+    monkeypatch.setenv("DASHBOARD_URL", "https://dashboard.example.com")
+    monkeypatch.setenv("DASHBOARD_ORIGIN", "https://dashboard.example.com")
     with mock_aws():
-        _reset_caches()
+        reset_functions()
         yield
-    _reset_caches()
-
-
-def _reset_caches() -> None:
-    get_settings.cache_clear()
-    from support_common import api
-
-    api.service.cache_clear()
-    from support_common import idempotency
-
-    idempotency._idempotent_create.cache_clear()
+    reset_functions()
 
 
 @pytest.fixture
@@ -53,3 +46,9 @@ def table(aws: None) -> str:
 @pytest.fixture
 def ddb(aws: None) -> Any:
     return boto3.client("dynamodb", region_name=REGION)
+
+
+@pytest.fixture
+def stores(table: str, ddb: Any) -> Stores:
+    """The repository's stores on the test table, for arranging and inspecting state."""
+    return Stores.on(ddb, table)

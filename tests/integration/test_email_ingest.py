@@ -18,13 +18,13 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
-from support_common.email_intake import intake
+from support_common.email_intake import handler as email
 from support_common.models import TRIAGE_TENANT, Comment, Contact, Status, Ticket, utcnow
-from support_common.repository import MailAlreadyFiled, TicketFilter, TicketRepository
-from support_common.settings import get_settings
+from support_common.repository.messages import MailAlreadyFiled
+from support_common.repository.tickets import TicketFilter
 
 from functions.email_ingest.app import lambda_handler
-from tests.conftest import load_event
+from tests.conftest import Stores, load_event
 from tests.integration.conftest import REGION, TABLE
 
 DOMAIN = "support.example.com"
@@ -75,7 +75,7 @@ class Mailroom:
     """The support desk's mail side on moto: deliver raw mail as SES would, then look at the results."""
 
     s3: Any
-    repository: TicketRepository
+    stores: Stores
     lambda_context: Any
     delivered: list[str] = field(default_factory=list)
 
@@ -155,7 +155,7 @@ class Mailroom:
         return dict(result["results"][0])
 
     def ticket(self, ticket_id: str) -> tuple[Ticket, list[Comment]]:
-        found = self.repository.get_ticket_with_comments(ticket_id)
+        found = self.stores.tickets.get_with_comments(ticket_id)
         assert found is not None, ticket_id
         return found
 
@@ -166,7 +166,7 @@ class Mailroom:
         return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
 
     def add_contact(self, address: str, tenant: str) -> None:
-        self.repository.put_contact(
+        self.stores.contacts.put(
             Contact(address=address, tenant=tenant, created_at=utcnow(), created_by="oncall@support.example.com")
         )
 
@@ -180,12 +180,11 @@ def mailroom(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     boto3.client("ses", region_name=REGION).verify_domain_identity(Domain=DOMAIN)
-    get_settings.cache_clear()
-    intake.cache_clear()
-    room = Mailroom(s3, TicketRepository(TABLE, boto3.client("dynamodb", region_name=REGION)), lambda_context)
+    email.reset()
+    room = Mailroom(s3, Stores.on(boto3.client("dynamodb", region_name=REGION), TABLE), lambda_context)
     room.add_contact("acme.example", "acme")
     yield room
-    intake.cache_clear()
+    email.reset()
 
 
 def rejections(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str | None]]:
@@ -464,7 +463,7 @@ def test_ingest_reply_to_closed_ticket_opens_linked_ticket(mailroom: Mailroom) -
     # GIVEN a ticket opened by mail and closed since
     opened = mailroom.deliver(mail("Checkout returns 502", message_id="<c1@mail.acme.example>"))
     closed, _ = mailroom.ticket(opened["ticket_id"])
-    mailroom.repository.update_ticket(closed, {"status": Status.CLOSED}, expected_version=closed.version)
+    mailroom.stores.tickets.update(closed, {"status": Status.CLOSED}, expected_version=closed.version)
 
     # WHEN the requester answers it weeks later
     reply = mail("Re: Checkout returns 502", "It is happening again.", in_reply_to="<c1@mail.acme.example>")
@@ -508,7 +507,7 @@ def test_ingest_same_ses_message_twice_creates_one_ticket_and_one_ack(mailroom: 
     # THEN one ticket, one acknowledgement; the second delivery is a logged duplicate
     assert first["kind"] == "ticket"
     assert (second["kind"], second["reason"], second["ticket_id"]) == ("rejected", "duplicate", first["ticket_id"])
-    page = mailroom.repository.list_tickets(TicketFilter(tenant="acme"), limit=10, next_token=None)
+    page = mailroom.stores.tickets.list(TicketFilter(tenant="acme"), limit=10, next_token=None)
     assert [t.id for t in page.items] == [first["ticket_id"]]
     assert len(mailroom.sent()) == 1
 
@@ -523,8 +522,8 @@ def test_create_mail_ticket_racing_redelivery_raises_already_filed(mailroom: Mai
 
     # THEN the transaction refuses it, and nothing of it is written
     with pytest.raises(MailAlreadyFiled):
-        mailroom.repository.create_mail_ticket(twin, "race2ic28trm7dfhrc2v0c1")
-    assert mailroom.repository.get_ticket("INC-ZZZZZZ") is None
+        mailroom.stores.tickets.create(twin, filed_from="race2ic28trm7dfhrc2v0c1")
+    assert mailroom.stores.tickets.get("INC-ZZZZZZ") is None
 
 
 # --- what never becomes a ticket --------------------------------------------------------------
@@ -719,7 +718,7 @@ def test_ingest_internal_error_is_logged_and_counted_not_raised(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("table unavailable: alice@acme.example")
 
-    monkeypatch.setattr(intake().repository, "mail_lookup", broken)
+    monkeypatch.setattr(email.wiring().intake.messages, "lookup", broken)
 
     # WHEN a message arrives
     result = mailroom.deliver(mail("Checkout returns 502"))
@@ -734,7 +733,7 @@ def test_ingest_internal_error_is_logged_and_counted_not_raised(
 
 def test_ingest_throttled_table_fails_the_invocation_and_the_retry_files_once(mailroom: Mailroom) -> None:
     # GIVEN DynamoDB throttling the ticket write once (a botocore hook answers in AWS's place)
-    client = intake().repository.client
+    client = email.wiring().intake.tickets.store.table.client
     throttled: list[str] = []
 
     def throttle(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
@@ -759,7 +758,7 @@ def test_ingest_throttled_table_fails_the_invocation_and_the_retry_files_once(ma
     assert throttled == ["TransactWriteItems"]
     assert retried["kind"] == "ticket"
     assert again["kind"] != "ticket"
-    page = mailroom.repository.list_tickets(TicketFilter(tenant="acme"), limit=10, next_token=None)
+    page = mailroom.stores.tickets.list(TicketFilter(tenant="acme"), limit=10, next_token=None)
     assert [t.id for t in page.items] == [retried["ticket_id"]]
 
 
@@ -790,7 +789,7 @@ def test_ingest_new_ticket_acknowledged_once_per_sender(
     ticket, _ = mailroom.ticket(first["ticket_id"])
     assert headers["Message-ID"] in ticket.message_ids
     ses_id = f"<{sent[0].id}@{REGION}.amazonses.com>"
-    owner = mailroom.repository.mail_lookup("unused", [ses_id], "alice@acme.example").owners.get(ses_id)
+    owner = mailroom.stores.messages.lookup("unused", [ses_id], "alice@acme.example").owners.get(ses_id)
     assert owner == first["ticket_id"]
     assert "AcknowledgementsSent" in metric_names(capsys)
 

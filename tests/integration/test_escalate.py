@@ -12,16 +12,14 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 from support_common.models import TRIAGE_TENANT, Channel, Identity, Priority, Status, TicketType
-from support_common.paging import escalation
-from support_common.paging.event_filter import admitted
-from support_common.repository import TicketRepository
-from support_common.settings import get_settings
+from support_common.paging import handler as paging
 from support_common.tickets import NewTicket, TicketService
 
 from functions.escalate import app as escalate_app
 from functions.intake import app as intake_app
 from local.cfn import resource
-from tests.conftest import FakeLambdaContext, load_event
+from local.event_filter import admitted
+from tests.conftest import FakeLambdaContext, Stores, load_event
 from tests.integration.apigw import ONCALL, http_event
 from tests.integration.conftest import REGION, TABLE
 
@@ -39,8 +37,9 @@ class Desk:
     def __init__(self, context: FakeLambdaContext) -> None:
         self.context = context
         self.ddb = boto3.client("dynamodb", region_name=REGION)
-        self.service = TicketService(TicketRepository(TABLE, self.ddb))
-        self.repository = self.service.repository
+        self.stores = Stores.on(self.ddb, TABLE)
+        self.service = TicketService(self.stores.tickets)
+        self.pages_store = self.stores.pages
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.scheduler = boto3.client("scheduler", region_name=REGION)
         sns = boto3.client("sns", region_name=REGION)
@@ -183,14 +182,14 @@ def desk(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeLambda
         "ESCALATE_DLQ_ARN": desk.failure_arn,
     }.items():
         monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    escalation.pager.cache_clear()
+    paging.reset()
     yield desk
-    escalation.pager.cache_clear()
+    paging.reset()
 
 
 def _hook(service: str, event_name: str, handler: Callable[..., Any]) -> None:
-    client = escalation.pager().sns if service == "sns" else escalation.pager().repository.client
+    pager = paging.wiring().pager
+    client = pager.sns if service == "sns" else pager.tickets.table.client
     client.meta.events.register(event_name, handler)
 
 
@@ -224,7 +223,7 @@ def test_escalate_urgent_incident_created_pages_once(desk: Desk) -> None:
     assert body["link"] == f"{DASHBOARD}/tickets/{ticket_id}"
     assert body["environment"] == "production: shop.acme.example"
     # AND the page record says sent
-    [record] = desk.repository.list_pages(ticket_id)
+    [record] = desk.pages_store.list(ticket_id)
     assert (record.level, record.state, record.scheduled) == (1, "sent", True)
     # AND the level-2 timer is a one-time schedule, at the timeout, that invokes this function
     schedule = desk.schedules()[f"page-{ticket_id}-L2"]
@@ -294,7 +293,7 @@ def test_escalate_incident_acknowledged_in_same_batch_does_not_page(desk: Desk) 
     # THEN the newer state wins: no page
     assert response == {"batchItemFailures": []}
     assert desk.pages() == []
-    assert desk.repository.list_pages(ticket_id) == []
+    assert desk.pages_store.list(ticket_id) == []
 
 
 def test_escalate_stale_record_of_acknowledged_incident_does_not_page(desk: Desk) -> None:
@@ -377,7 +376,7 @@ def test_escalate_duplicate_delivery_and_batch_retry_page_once(desk: Desk) -> No
     # THEN one page went out
     assert responses == [{"batchItemFailures": []}] * 3
     assert _ids(desk.pages()) == [ticket_id]
-    assert [p.level for p in desk.repository.list_pages(ticket_id)] == [1]
+    assert [p.level for p in desk.pages_store.list(ticket_id)] == [1]
 
 
 def test_escalate_sns_failure_on_one_record_fails_only_it_and_retry_pages(desk: Desk) -> None:
@@ -399,7 +398,7 @@ def test_escalate_sns_failure_on_one_record_fails_only_it_and_retry_pages(desk: 
     failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
     assert failed == [records[1]["dynamodb"]["SequenceNumber"]]
     assert _ids(desk.pages()) == sorted([ids[0], ids[2]])
-    assert desk.repository.list_pages(ids[1]) == []  # the claim was released
+    assert desk.pages_store.list(ids[1]) == []  # the claim was released
     # WHEN Lambda retries from the failed record on (it re-sends the records after it too)
     retry = desk.deliver(records[1:])
     # THEN the failed page goes out, and nothing else twice
@@ -432,7 +431,7 @@ def test_escalate_crashed_claim_is_retaken_after_its_lease(desk: Desk) -> None:
     # GIVEN a page claimed by an invocation that died before publishing (its lease has ended)
     ticket_id = desk.create()
     records = desk.records()
-    claim = desk.repository.claim_page(ticket_id, 1, token="dead", lease_until=1.0, now=0.0)
+    claim = desk.pages_store.claim(ticket_id, 1, token="dead", lease_until=1.0, now=0.0)
     assert claim.status == "claimed"
     # WHEN the batch is retried
     response = desk.deliver(records)
@@ -446,7 +445,7 @@ def test_escalate_live_claim_elsewhere_fails_record_for_retry(desk: Desk) -> Non
     ticket_id = desk.create()
     records = desk.records()
     far = datetime.now(UTC).timestamp() + 600
-    desk.repository.claim_page(ticket_id, 1, token="other", lease_until=far, now=0.0)
+    desk.pages_store.claim(ticket_id, 1, token="other", lease_until=far, now=0.0)
     # WHEN the record is delivered
     # THEN it fails (every record failed: the whole batch is retried) and nothing is sent twice
     with pytest.raises(BatchProcessingError):
@@ -480,7 +479,7 @@ def test_escalate_timer_after_timeout_repages_at_level_2(desk: Desk) -> None:
     # THEN level 3 is paged and no level 4 is scheduled (max 3)
     assert [_level(p) for p in desk.pages()] == [3]
     assert not any(name.endswith("-L4") for name in desk.schedules())
-    assert [p.level for p in desk.repository.list_pages(ticket_id)] == [1, 2, 3]
+    assert [p.level for p in desk.pages_store.list(ticket_id)] == [1, 2, 3]
 
 
 def test_escalate_acknowledge_cancels_repage(desk: Desk) -> None:
@@ -533,7 +532,7 @@ def test_escalate_schedule_failure_retries_timer_without_second_page(desk: Desk)
         if len(calls) == 1:
             raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "CreateSchedule")
 
-    scheduler = escalation.pager().scheduler
+    scheduler = paging.wiring().pager.timers.scheduler
     assert scheduler is not None
     scheduler.meta.events.register("before-call.scheduler.CreateSchedule", scheduler_down)
     # WHEN the batch is delivered: the page goes out but its timer could not be set
@@ -545,7 +544,7 @@ def test_escalate_schedule_failure_retries_timer_without_second_page(desk: Desk)
     assert desk.deliver(records) == {"batchItemFailures": []}
     assert desk.pages() == []
     assert f"page-{ticket_id}-L2" in desk.schedules()
-    assert desk.repository.list_pages(ticket_id)[0].scheduled is True
+    assert desk.pages_store.list(ticket_id)[0].scheduled is True
 
 
 # --- scale and metrics -----------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from support_common.auth import identity_from_claims, parse_groups
+from support_common.api.auth import identity_from_claims, parse_groups
 from support_common.errors import InvalidInput, Unauthorized
 from support_common.models import (
     ALLOWED_TRANSITIONS,

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from support_common.models import TRIAGE_TENANT
 from support_common.paging.decision import Action, change_from_record
-from support_common.paging.event_filter import admitted, matches
 
 from local.cfn import resource
+from local.event_filter import admitted, matches
 from tests.conftest import load_event
 
 

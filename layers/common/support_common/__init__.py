@@ -1,1 +1,13 @@
-"""Everything the support desk's functions share: models, settings, storage, mail and paging."""
+"""Everything the support desk's functions share, and one package per deployed function.
+
+| function folder           | package                    | reads and writes |
+| ------------------------- | -------------------------- | ---------------- |
+| `functions/intake`        | `support_common.api`       | tickets, comments, contacts, idempotency records |
+| `functions/email_ingest`  | `support_common.email_intake` | the raw-mail bucket; tickets, comments, mail markers, message ids, rate limits; SES (acknowledgements) |
+| `functions/escalate`      | `support_common.paging`    | tickets (read), page records; SNS (pages), EventBridge Scheduler (re-pages) |
+
+The core: `models` (domain), `errors` (domain errors, no HTTP), `tickets` and `contacts` (the use
+cases, where every who-may-do-what rule is stated once), `settings` (per-function environment),
+`observability` (logger, tracer, metrics, the handler recipe), `aws_errors` (reading AWS errors).
+`repository/` is the only package that knows key shapes; `mail/` is a pure MIME parser.
+"""

@@ -1,12 +1,13 @@
-"""Errors the core raises; the API maps each to its HTTP status, the other channels log them."""
+"""Errors the core raises when a caller asks for something it may not have; no HTTP here.
+
+The API maps each to its status in one table (`api/errors.py`); email logs them as rejections.
+"""
 
 from __future__ import annotations
 
 
 class SupportError(Exception):
-    """Base of the errors a caller can cause; `status` is the HTTP status that reports it."""
-
-    status = 400
+    """Base of the errors a caller can cause; `field` names the offending input, if one."""
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -15,31 +16,31 @@ class SupportError(Exception):
 
 
 class Unauthorized(SupportError):
-    status = 401
+    """No verified identity."""
 
 
 class Forbidden(SupportError):
-    status = 403
+    """The caller is known but may not do this (e.g. only support staff may)."""
 
 
 class NotFound(SupportError):
-    status = 404
+    """No such thing, or not one the caller may see."""
 
 
 class Conflict(SupportError):
-    status = 409
+    """The change conflicts with the current state (e.g. an invalid status transition)."""
 
 
 class PreconditionFailed(SupportError):
-    status = 412
+    """The caller's precondition (If-Match) no longer holds."""
 
 
 class PayloadTooLarge(SupportError):
-    status = 413
+    """The request is larger than the API accepts."""
 
 
 class InvalidInput(SupportError):
-    status = 422
+    """The input breaks a rule; the message says which."""
 
 
 class VersionConflict(Exception):

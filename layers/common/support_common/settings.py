@@ -1,54 +1,44 @@
-"""The one place that reads the environment."""
+"""Reading a function's settings from its environment, once, with every required variable named.
+
+Each deployed function has its own model (in its package's `handler.py`); a field's alias is its
+environment variable. A missing or empty required variable fails the first invocation with a
+`SettingsError` naming it, instead of surfacing later as a query on table "".
+"""
 
 from __future__ import annotations
 
 import os
-from functools import cache
+from collections.abc import Mapping
+from typing import TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-
-class Settings(BaseModel):
-    """Configuration of a function, read once from its environment."""
-
-    table_name: str = ""
-    raw_mail_bucket: str | None = None
-    pager_topic_arn: str | None = None
-    support_domain: str | None = None
-    region: str = "us-east-1"
-    # Where links in pages and acknowledgements point (the dashboard).
-    dashboard_url: str = "https://support.example.com"
-    # The one origin CORS allows (API Gateway answers preflights; this covers the responses).
-    dashboard_origin: str = "https://dashboard.example.com"
-    ack_timeout_minutes: int = Field(default=15, ge=1)
-    max_escalation_level: int = Field(default=3, ge=1)
-    scheduler_group: str | None = None
-    scheduler_role_arn: str | None = None
-    escalate_function_arn: str | None = None
-    # Where EventBridge Scheduler sends a re-page it could not deliver (the escalate failure queue).
-    escalate_dlq_arn: str | None = None
-    ack_sender: str | None = None
-    idempotency_ttl_seconds: int = 3600
+S = TypeVar("S", bound="FunctionSettings")
 
 
-@cache
-def get_settings() -> Settings:
-    """Read the settings from the environment, once per process."""
-    env = os.environ
-    values = {
-        "table_name": env.get("TABLE_NAME", ""),
-        "raw_mail_bucket": env.get("RAW_MAIL_BUCKET"),
-        "pager_topic_arn": env.get("PAGER_TOPIC_ARN"),
-        "support_domain": env.get("SUPPORT_DOMAIN"),
-        "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        "dashboard_url": env.get("DASHBOARD_URL"),
-        "dashboard_origin": env.get("DASHBOARD_ORIGIN"),
-        "ack_timeout_minutes": env.get("ACK_TIMEOUT_MINUTES"),
-        "max_escalation_level": env.get("MAX_ESCALATION_LEVEL"),
-        "scheduler_group": env.get("SCHEDULER_GROUP"),
-        "scheduler_role_arn": env.get("SCHEDULER_ROLE_ARN"),
-        "escalate_function_arn": env.get("ESCALATE_FUNCTION_ARN"),
-        "escalate_dlq_arn": env.get("ESCALATE_DLQ_ARN"),
-        "ack_sender": env.get("ACK_SENDER"),
-    }
-    return Settings.model_validate({k: v for k, v in values.items() if v not in (None, "")})
+class SettingsError(RuntimeError):
+    """The function's environment lacks a variable it needs, or holds an invalid one."""
+
+
+class FunctionSettings(BaseModel):
+    """What every function needs: the table and the region."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=False, extra="ignore")
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=1)
+    # Lambda sets AWS_REGION; tools and tests often set only AWS_DEFAULT_REGION.
+    region: str = Field(validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"), min_length=1)
+
+
+def load_settings(model: type[S], environ: Mapping[str, str] | None = None) -> S:
+    """Validate `model` from the environment; empty variables count as missing."""
+    env = os.environ if environ is None else environ
+    values = {name: value for name, value in env.items() if value.strip() != ""}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            names = [str(p) for p in err.get("loc", ())]
+            problems.append(f"{'/'.join(names) or '?'}: {err.get('msg')}")
+        raise SettingsError(f"{model.__name__} from the environment: " + "; ".join(problems)) from None

@@ -37,7 +37,7 @@ from support_common.models import (
     utcnow,
 )
 from support_common.observability import count, logger
-from support_common.repository import TicketFilter, TicketPage, TicketRepository
+from support_common.repository.tickets import TicketFilter, TicketPage, TicketStore
 
 ID_ATTEMPTS = 5
 UPDATE_ATTEMPTS = 3
@@ -88,12 +88,30 @@ def _normalized_related(ids: Sequence[str], own_id: str | None = None) -> list[s
     return sorted(out)
 
 
-def check_type_rules(draft: NewTicket, channel: Channel) -> None:
-    """Apply each ticket type's own rule; raise InvalidInput saying what is missing."""
-    if draft.type == TicketType.TASK:
-        problem = task_description_problem(draft.description)
+def clean_title(title: str) -> str:
+    """A title as stored: trimmed, and never empty."""
+    cleaned = title.strip()
+    if not cleaned:
+        raise InvalidInput("title cannot be empty", field="title")
+    return cleaned
+
+
+def check_ticket_rules(ticket_type: TicketType, priority: Priority, *, description: str | None) -> None:
+    """The rules of each ticket type, however the ticket was made or changed.
+
+    `description` is checked when it is new (a created ticket, a changed description).
+    """
+    if ticket_type == TicketType.TASK and description is not None:
+        problem = task_description_problem(description)
         if problem:
             raise InvalidInput(problem, field="description")
+    if ticket_type != TicketType.INCIDENT and priority == Priority.URGENT:
+        # Urgent means "the site is down": that is an incident, and it pages.
+        raise InvalidInput("only incidents can be urgent: a site that is down is an incident", field="priority")
+
+
+def check_type_rules(draft: NewTicket, channel: Channel) -> None:
+    """Apply each ticket type's own rule to a new ticket; raise InvalidInput saying what is missing."""
     if (
         draft.type == TicketType.INCIDENT
         and channel == Channel.DASHBOARD
@@ -103,20 +121,25 @@ def check_type_rules(draft: NewTicket, channel: Channel) -> None:
             "an incident must name the site or environment affected (e.g. production, www.example.com)",
             field="environment",
         )
-    if draft.type != TicketType.INCIDENT and draft.priority == Priority.URGENT:
-        # Urgent means "the site is down": that is an incident, and it pages.
-        raise InvalidInput("only incidents can be urgent: a site that is down is an incident", field="priority")
+    check_ticket_rules(draft.type, draft.priority, description=draft.description)
 
 
 class TicketService:
     """The ticket use cases; every check of who may do what lives here."""
 
-    def __init__(self, repository: TicketRepository) -> None:
-        self.repository = repository
+    def __init__(self, store: TicketStore) -> None:
+        self.store = store
 
-    def create(self, identity: Identity, draft: NewTicket, *, channel: Channel) -> Ticket:
-        """Create a ticket for `identity`; retries on the rare id collision."""
+    def create(
+        self, identity: Identity, draft: NewTicket, *, channel: Channel, filed_from: str | None = None
+    ) -> Ticket:
+        """Create a ticket for `identity`; retries on the rare id collision.
+
+        `filed_from` is the SES message id of a ticket from email: the message's marker is written
+        with the ticket, and MailAlreadyFiled raised when the message was filed before.
+        """
         check_type_rules(draft, channel)
+        title = clean_title(draft.title)
         related = _normalized_related(draft.related)
         now = utcnow()
         tenant = draft.tenant or identity.tenant
@@ -125,7 +148,7 @@ class TicketService:
                 id=draft.ticket_id if draft.ticket_id and attempt == 0 else new_ticket_id(draft.type),
                 type=draft.type,
                 priority=draft.priority,
-                title=draft.title.strip(),
+                title=title,
                 description=draft.description,
                 channel=channel,
                 tenant=tenant,
@@ -140,10 +163,11 @@ class TicketService:
                 updated_at=now,
             )
             try:
-                self.repository.create_ticket(
+                self.store.create(
                     ticket,
                     link_tenant=None if identity.is_support else tenant,
                     require_incidents=draft.type == TicketType.PROBLEM,
+                    filed_from=filed_from,
                 )
             except IdCollision:
                 logger.warning("ticket id collision", attempt=attempt)
@@ -156,7 +180,7 @@ class TicketService:
     def get(self, identity: Identity, ticket_id: str) -> tuple[Ticket, list[Comment]]:
         """A ticket with its comments, if the caller may see it (else NotFound, never Forbidden)."""
         norm = self._id(ticket_id)
-        found = self.repository.get_ticket_with_comments(norm)
+        found = self.store.get_with_comments(norm)
         if found is None or not identity.can_see(found[0].tenant):
             raise NotFound(f"ticket {ticket_id} not found")
         return found
@@ -179,7 +203,7 @@ class TicketService:
                 return TicketPage(items=[], next_token=None)
             tenant = identity.tenant
         query = TicketFilter(tenant=tenant, type=type, status=status, priority=priority)
-        return self.repository.list_tickets(query, limit=limit, next_token=next_token)
+        return self.store.list(query, limit=limit, next_token=next_token)
 
     def update(
         self,
@@ -209,7 +233,7 @@ class TicketService:
             old_related, new_related = set(ticket.related), set(effective.get("related", ticket.related))
             new_type = effective.get("type", ticket.type)
             try:
-                updated = self.repository.update_ticket(
+                updated = self.store.update(
                     ticket,
                     effective,
                     expected_version=ticket.version,
@@ -248,8 +272,12 @@ class TicketService:
         attachments: Sequence[Attachment] = (),
         message_ids: Sequence[str] = (),
         current: Ticket | None = None,
+        filed_from: str | None = None,
     ) -> Comment:
-        """Add a comment to a ticket the caller may see (`current`: the ticket as just read, if so)."""
+        """Add a comment to a ticket the caller may see (`current`: the ticket as just read, if so).
+
+        `filed_from` is the SES message id of a comment from email (see `create`).
+        """
         norm = self._id(ticket_id)
         if current is None or current.id != norm:
             self._visible(identity, norm)
@@ -265,7 +293,7 @@ class TicketService:
             created_at=utcnow(),
             attachments=list(attachments),
         )
-        self.repository.add_comment(comment, message_ids=message_ids)
+        self.store.add_comment(comment, message_ids=message_ids, filed_from=filed_from)
         logger.info("comment added", ticket_id=norm, comment_id=comment.id, channel=channel)
         return comment
 
@@ -279,7 +307,7 @@ class TicketService:
         return norm
 
     def _visible(self, identity: Identity, ticket_id: str) -> Ticket:
-        ticket = self.repository.get_ticket(ticket_id)
+        ticket = self.store.get(ticket_id)
         if ticket is None or not identity.can_see(ticket.tenant):
             raise NotFound(f"ticket {ticket_id} not found")
         return ticket
@@ -289,22 +317,17 @@ class TicketService:
         for name, value in changes.items():
             if name == "related":
                 value = _normalized_related(value, own_id=ticket.id)
-            if name in ("title", "environment") and isinstance(value, str):
+            if name == "title":
+                value = clean_title(value)
+            elif name == "environment" and isinstance(value, str):
                 value = value.strip() or None
-                if name == "title" and value is None:
-                    raise InvalidInput("title cannot be empty", field="title")
             if getattr(ticket, name) != value:
                 effective[name] = value
-        new_type = effective.get("type", ticket.type)
-        new_priority = effective.get("priority", ticket.priority)
-        if new_type != TicketType.INCIDENT and new_priority == Priority.URGENT:
-            raise InvalidInput(
-                "only incidents can be urgent: a site that is down is an incident", field="priority"
-            )
-        if new_type == TicketType.TASK and "description" in effective:
-            problem = task_description_problem(effective["description"])
-            if problem:
-                raise InvalidInput(problem, field="description")
+        check_ticket_rules(
+            effective.get("type", ticket.type),
+            effective.get("priority", ticket.priority),
+            description=effective.get("description"),
+        )
         if "status" in effective:
             try:
                 check_transition(ticket.status, effective["status"])

@@ -4,14 +4,13 @@ Public API::
 
     parse_email(raw, limits=None, *, return_path=None) -> ParsedEmail   # raises only MailRejected
     robot_reason(parsed, return_path=None) -> str | None
-    route_recipients(recipients, support_domain) -> Route | None
     html_to_text(html, strip_quotes=False) -> str
     trim_reply(text) -> str
     clean_header_value(value) -> str
     decode_rfc2047(value) -> str
     find_ticket_refs(subject) -> list[str]
     make_title(subject, body="") -> str
-    MailLimits, MailRejected, ParsedEmail, ParsedAttachment, Route
+    MailLimits, MailRejected, ParsedEmail, ParsedAttachment
 
 See ``parse`` for the decisions (body choice, forwarded messages, titles, long headers),
 ``robots`` for machine-mail detection and ``limits`` for the caps.
@@ -23,7 +22,6 @@ from .limits import MailLimits, MailRejected
 from .parse import ParsedAttachment, ParsedEmail, find_ticket_refs, make_title, parse_email
 from .quotes import TRUNCATION_MARKER, trim_reply
 from .robots import robot_reason
-from .routing import Route, route_recipients
 
 __all__ = [
     "TRUNCATION_MARKER",
@@ -31,7 +29,6 @@ __all__ = [
     "MailRejected",
     "ParsedAttachment",
     "ParsedEmail",
-    "Route",
     "clean_header_value",
     "decode_rfc2047",
     "find_ticket_refs",
@@ -39,6 +36,5 @@ __all__ = [
     "make_title",
     "parse_email",
     "robot_reason",
-    "route_recipients",
     "trim_reply",
 ]

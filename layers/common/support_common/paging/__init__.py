@@ -1,5 +1,6 @@
-"""On-call paging: which ticket changes page, the page itself, and escalation by level.
+"""The escalate function's package (functions/escalate): pages on-call through SNS.
 
-Modules are imported by what needs them (the escalate handler imports `escalation`), so that
-importing the package costs nothing.
+`handler` holds the entry point and wiring; `decision` which ticket changes page; `message` the
+page itself; `escalation` once-only pages per level; `timers` the re-page schedules.
+Modules are imported by what needs them, so that importing the package costs nothing.
 """

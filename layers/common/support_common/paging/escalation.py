@@ -14,34 +14,26 @@ incident (`dedup_key` = ticket id). A page is never lost, and repeats only after
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import cache
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from support_common.models import TICKET_ID_PATTERN, Ticket, utcnow
+from support_common.aws_errors import AWS_ERRORS, Unprocessed, error_code
+from support_common.models import Ticket, utcnow
 from support_common.observability import count, logger, metrics
 from support_common.paging.decision import Action, Change, change_from_record
 from support_common.paging.message import PageMessage, build_page
-from support_common.repository import ClaimStatus, TicketRepository
-from support_common.settings import get_settings
+from support_common.paging.timers import Escalation, RepageRequest, Timers
+from support_common.repository.pages import ClaimStatus, PageStore
+from support_common.repository.tickets import TicketStore
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-    from mypy_boto3_scheduler.client import EventBridgeSchedulerClient
     from mypy_boto3_sns.client import SNSClient
 
 PUBLISH_BATCH_MAX = 10
@@ -50,9 +42,6 @@ PUBLISH_BATCH_BYTES = 256 * 1024
 LEASE_MARGIN_SECONDS = 2
 # A stream record older than this is checked against the table before it pages.
 STALE_RECORD_SECONDS = 120
-# A re-page the scheduler cannot deliver is retried for an hour, then goes to the failure queue.
-SCHEDULE_RETRY = {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 20}
-AWS_ERRORS = (ClientError, BotoCoreError)
 
 
 class PageFailed(Exception):
@@ -61,48 +50,6 @@ class PageFailed(Exception):
 
 class PageInFlight(PageFailed):
     """Another invocation holds a live claim on this page: retry after its lease."""
-
-
-@dataclass(frozen=True)
-class Escalation:
-    """How re-paging works: the acknowledgement timeout, the last level and the scheduler target."""
-
-    ack_timeout: timedelta
-    max_level: int
-    group: str | None = None
-    role_arn: str | None = None
-    target_arn: str | None = None
-    dead_letter_arn: str | None = None
-
-    @property
-    def enabled(self) -> bool:
-        """Whether timers can be created (the local stack may run without a scheduler)."""
-        return bool(self.group and self.role_arn and self.target_arn)
-
-
-class RepageRequest(BaseModel):
-    """The Input of a one-time schedule: page `ticket_id` at `level` if it still pages."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    action: Literal["repage"]
-    ticket_id: str = Field(pattern=TICKET_ID_PATTERN)
-    level: int = Field(ge=2, le=100)
-
-
-def schedule_name(ticket_id: str, level: int) -> str:
-    """The timer that pages `ticket_id` at `level`; deterministic, so a duplicate collides harmlessly."""
-    return f"page-{ticket_id}-L{level}"
-
-
-def repage_input(ticket_id: str, level: int) -> str:
-    """The JSON a timer passes to the escalate function."""
-    return json.dumps({"action": "repage", "ticket_id": ticket_id, "level": level})
-
-
-def at_expression(when: datetime) -> str:
-    """An EventBridge Scheduler one-time expression, in UTC, to the second."""
-    return f"at({when:%Y-%m-%dT%H:%M:%S})"
 
 
 @dataclass
@@ -115,29 +62,25 @@ class _Claimed:
     published_at: datetime | None = None
 
 
-def _error_code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
-    return type(exc).__name__
-
-
 class Pager:
     """Pages on-call through SNS, at most once per (ticket, level), and escalates on a timer."""
 
     def __init__(
         self,
-        repository: TicketRepository,
-        sns: SNSClient,
-        scheduler: EventBridgeSchedulerClient | None,
         *,
+        tickets: TicketStore,
+        pages: PageStore,
+        sns: SNSClient,
+        timers: Timers,
         topic_arn: str,
         dashboard_url: str,
         escalation: Escalation,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.repository = repository
+        self.tickets = tickets
+        self.pages = pages
         self.sns = sns
-        self.scheduler = scheduler
+        self.timers = timers
         self.topic_arn = topic_arn
         self.dashboard_url = dashboard_url
         self.escalation = escalation
@@ -180,8 +123,8 @@ class Pager:
 
         try:
             requests = self._still_pageable(to_page, latest)
-        except (*AWS_ERRORS, RuntimeError) as exc:
-            logger.warning("current ticket state unreadable", tickets=len(to_page), error=_error_code(exc))
+        except (*AWS_ERRORS, Unprocessed) as exc:
+            logger.warning("current ticket state unreadable", tickets=len(to_page), error=error_code(exc))
             requests = []
             for ticket_id in to_page:
                 for sequence in page_records[ticket_id]:
@@ -196,7 +139,7 @@ class Pager:
             try:
                 self.cancel(ticket_id)
             except AWS_ERRORS as exc:
-                logger.warning("re-page cancel failed", ticket_id=ticket_id, error=_error_code(exc))
+                logger.warning("re-page cancel failed", ticket_id=ticket_id, error=error_code(exc))
                 for sequence in sequences:
                     failures[sequence] = exc
         return failures
@@ -213,7 +156,7 @@ class Pager:
         """
         oldest_fresh = time.time() - STALE_RECORD_SECONDS
         stale = [tid for tid, change in to_page.items() if (change.created_at or oldest_fresh) < oldest_fresh]
-        current = self.repository.get_tickets(stale) if stale else {}
+        current = self.tickets.get_many(stale) if stale else {}
         requests: list[tuple[Ticket, int]] = []
         for ticket_id in to_page:
             newest = current.get(ticket_id) if ticket_id in stale else latest.get(ticket_id)
@@ -232,7 +175,7 @@ class Pager:
                 "re-page skipped", ticket_id=request.ticket_id, escalation_level=request.level, reason="max level"
             )
             return False
-        ticket = self.repository.get_ticket(request.ticket_id)
+        ticket = self.tickets.get(request.ticket_id)
         if ticket is None or not ticket.pages:
             reason = "no ticket" if ticket is None else f"ticket is {ticket.status}"
             logger.info(
@@ -254,17 +197,17 @@ class Pager:
         for ticket, level in requests:
             token = secrets.token_hex(8)
             try:
-                claim = self.repository.claim_page(
+                claim = self.pages.claim(
                     ticket.id, level, token=token, lease_until=deadline + LEASE_MARGIN_SECONDS, now=now
                 )
                 if claim.status is ClaimStatus.SENT:
                     logger.info("page already sent", ticket_id=ticket.id, escalation_level=level)
-                    if not claim.scheduled and self._schedule_next(ticket.id, level):
-                        self.repository.mark_page_scheduled(ticket.id, level)
+                    if not claim.scheduled and self.timers.schedule_next(ticket.id, level):
+                        self.pages.mark_scheduled(ticket.id, level)
                     continue
             except AWS_ERRORS as exc:
                 logger.warning(
-                    "page claim failed", ticket_id=ticket.id, escalation_level=level, error=_error_code(exc)
+                    "page claim failed", ticket_id=ticket.id, escalation_level=level, error=error_code(exc)
                 )
                 failures[ticket.id] = exc
                 continue
@@ -279,14 +222,14 @@ class Pager:
         for page in sent:
             scheduled = True
             try:
-                self._schedule_next(page.ticket.id, page.level)
+                self.timers.schedule_next(page.ticket.id, page.level)
             except AWS_ERRORS as exc:
                 # The page is out and is marked sent: the retry finds it sent and only creates the timer.
                 logger.warning(
                     "re-page schedule failed",
                     ticket_id=page.ticket.id,
                     escalation_level=page.level,
-                    error=_error_code(exc),
+                    error=error_code(exc),
                 )
                 failures[page.ticket.id] = exc
                 scheduled = False
@@ -296,21 +239,7 @@ class Pager:
 
     def cancel(self, ticket_id: str) -> int:
         """Delete a ticket's pending re-page timers (acknowledged, resolved...); return how many."""
-        if not self.escalation.enabled or self.scheduler is None:
-            return 0
-        deleted = 0
-        for level in range(2, self.escalation.max_level + 1):
-            try:
-                self.scheduler.delete_schedule(
-                    Name=schedule_name(ticket_id, level), GroupName=str(self.escalation.group)
-                )
-            except ClientError as exc:
-                if _error_code(exc) == "ResourceNotFoundException":
-                    continue
-                raise
-            deleted += 1
-        logger.info("re-pages cancelled", ticket_id=ticket_id, deleted=deleted)
-        return deleted
+        return self.timers.cancel(ticket_id)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -321,7 +250,7 @@ class Pager:
             try:
                 resp = self.sns.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
             except AWS_ERRORS as exc:
-                logger.warning("page publish failed", pages=len(chunk), error=_error_code(exc))
+                logger.warning("page publish failed", pages=len(chunk), error=error_code(exc))
                 for page in chunk:
                     self._release(page)
                     failures[page.ticket.id] = exc
@@ -347,20 +276,20 @@ class Pager:
 
     def _release(self, page: _Claimed) -> None:
         try:
-            self.repository.release_page(page.ticket.id, page.level, token=page.token)
+            self.pages.release(page.ticket.id, page.level, token=page.token)
         except AWS_ERRORS as exc:
             # The lease ends with this invocation: the retry can still take the page then.
             logger.warning(
                 "page release failed",
                 ticket_id=page.ticket.id,
                 escalation_level=page.level,
-                error=_error_code(exc),
+                error=error_code(exc),
             )
 
     def _finish(self, page: _Claimed, *, scheduled: bool) -> None:
         sent_at = page.published_at or self.clock()
         try:
-            kept = self.repository.finish_page(
+            kept = self.pages.finish(
                 page.ticket.id,
                 page.level,
                 token=page.token,
@@ -374,7 +303,7 @@ class Pager:
                 "page sent but not recorded",
                 ticket_id=page.ticket.id,
                 escalation_level=page.level,
-                error=_error_code(exc),
+                error=error_code(exc),
             )
             kept = True
         if not kept:
@@ -390,40 +319,6 @@ class Pager:
         if page.level == 1:
             delay_ms = (sent_at - page.ticket.created_at).total_seconds() * 1000
             metrics.add_metric(name="TimeToPage", unit=MetricUnit.Milliseconds, value=max(delay_ms, 0.0))
-
-    def _schedule_next(self, ticket_id: str, level: int) -> bool:
-        """Create the timer for level + 1 when there is one; True when it exists now."""
-        nxt = level + 1
-        if not self.escalation.enabled or self.scheduler is None or nxt > self.escalation.max_level:
-            return False
-        # Rounded up to the second: the timer never fires before the timeout.
-        when = (self.clock() + self.escalation.ack_timeout + timedelta(seconds=1)).replace(microsecond=0)
-        target: dict[str, Any] = {
-            "Arn": str(self.escalation.target_arn),
-            "RoleArn": str(self.escalation.role_arn),
-            "Input": repage_input(ticket_id, nxt),
-            "RetryPolicy": SCHEDULE_RETRY,
-        }
-        if self.escalation.dead_letter_arn:
-            target["DeadLetterConfig"] = {"Arn": self.escalation.dead_letter_arn}
-        try:
-            self.scheduler.create_schedule(
-                Name=schedule_name(ticket_id, nxt),
-                GroupName=str(self.escalation.group),
-                ScheduleExpression=at_expression(when),
-                ScheduleExpressionTimezone="UTC",
-                FlexibleTimeWindow={"Mode": "OFF"},
-                ActionAfterCompletion="DELETE",
-                Description=f"page {ticket_id} at level {nxt} unless acknowledged",
-                Target=target,
-            )
-        except ClientError as exc:
-            if _error_code(exc) != "ConflictException":
-                raise
-            logger.info("re-page already scheduled", ticket_id=ticket_id, escalation_level=nxt)
-            return True
-        logger.info("re-page scheduled", ticket_id=ticket_id, escalation_level=nxt, at=when.isoformat())
-        return True
 
     @staticmethod
     def _count(sent: list[_Claimed]) -> None:
@@ -444,71 +339,3 @@ def _chunks(pages: list[_Claimed]) -> Iterator[list[_Claimed]]:
         size += page.message.size
     if chunk:
         yield chunk
-
-
-# --- the function's entry point -----------------------------------------------------------
-
-_processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-
-
-@cache
-def pager() -> Pager:
-    """The pager with its AWS clients, built on first use and kept for the process."""
-    settings = get_settings()
-    if not settings.pager_topic_arn:
-        raise RuntimeError("PAGER_TOPIC_ARN is not set")
-    # Fail fast and let the batch retry rather than sit in long SDK back-offs while a site is down.
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
-    escalation = Escalation(
-        ack_timeout=timedelta(minutes=settings.ack_timeout_minutes),
-        max_level=settings.max_escalation_level,
-        group=settings.scheduler_group,
-        role_arn=settings.scheduler_role_arn,
-        target_arn=settings.escalate_function_arn,
-        dead_letter_arn=settings.escalate_dlq_arn,
-    )
-    return Pager(
-        TicketRepository(
-            settings.table_name, boto3.client("dynamodb", region_name=settings.region, config=config)
-        ),
-        boto3.client("sns", region_name=settings.region, config=config),
-        boto3.client("scheduler", region_name=settings.region, config=config) if escalation.enabled else None,
-        topic_arn=settings.pager_topic_arn,
-        dashboard_url=settings.dashboard_url,
-        escalation=escalation,
-    )
-
-
-def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """The escalate function: a DynamoDB stream batch, or a timer's re-page."""
-    deadline = time.time() + context.get_remaining_time_in_millis() / 1000
-    if "Records" in event:
-        return _handle_stream(event, context, deadline)
-    try:
-        request = RepageRequest.model_validate(event)
-    except ValidationError:
-        # Not ours to retry: the scheduler would redeliver the same bad input until it gives up.
-        logger.error("unknown event ignored", keys=sorted(event)[:10])
-        return {"status": "ignored"}
-    paged = pager().repage(request, deadline=deadline)
-    return {"ticket_id": request.ticket_id, "level": request.level, "paged": paged}
-
-
-def _handle_stream(event: dict[str, Any], context: LambdaContext, deadline: float) -> dict[str, Any]:
-    if not event["Records"]:
-        return {"batchItemFailures": []}
-    failures = pager().process_stream(event["Records"], deadline=deadline)
-
-    def record_handler(record: DynamoDBRecord) -> None:
-        # The work is done for the whole batch above (pages go out ten per call); the processor
-        # turns each record's outcome into batchItemFailures.
-        error = failures.get(str(record.dynamodb.sequence_number if record.dynamodb else ""))
-        if error is not None:
-            raise error
-
-    if failures:
-        logger.warning("stream records failed", failed=len(failures), records=len(event["Records"]))
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=_processor, context=context
-    )
-    return dict(response)

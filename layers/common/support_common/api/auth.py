@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
 from support_common.errors import Unauthorized
 from support_common.models import Identity
 
@@ -36,3 +38,9 @@ def identity_from_claims(claims: Mapping[str, Any] | None) -> Identity:
     return Identity(
         email=email, tenant=tenant or "support", is_support=is_support, name=str(name) if name else None
     )
+
+
+def caller(event: APIGatewayProxyEventV2) -> Identity:
+    """The identity behind a request, from the JWT authorizer's claims."""
+    authorizer = event.request_context.authorizer
+    return identity_from_claims(authorizer.jwt_claim if authorizer else None)

@@ -1,4 +1,4 @@
-"""Map SES envelope recipients to a ticket type and priority (DESIGN "Email (contract)")."""
+"""Map SES envelope recipients to a ticket type and priority (the support addresses)."""
 
 from __future__ import annotations
 

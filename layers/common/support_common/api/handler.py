@@ -1,0 +1,146 @@
+"""The intake function (functions/intake): the dashboard's HTTP API, and its wiring."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from functools import cache
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from pydantic import Field
+
+from support_common.api import contacts, tickets
+from support_common.api.errors import MAX_BODY_BYTES, error_body, error_response, status_of
+from support_common.api.services import Services
+from support_common.contacts import ContactService
+from support_common.errors import SupportError
+from support_common.observability import entry_point, logger
+from support_common.repository.contacts import ContactStore
+from support_common.repository.table import Table
+from support_common.repository.tickets import TicketStore
+from support_common.settings import FunctionSettings, load_settings
+from support_common.tickets import TicketService
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from support_common.api.idempotency import OnceOnly
+
+entry = entry_point(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+
+
+class ApiSettings(FunctionSettings):
+    """The intake function's environment."""
+
+    # The one origin CORS allows (API Gateway answers preflights; this covers the responses).
+    dashboard_origin: str = Field(alias="DASHBOARD_ORIGIN", min_length=1)
+    idempotency_ttl_seconds: int = Field(default=3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    settings: ApiSettings
+    services: Services
+    app: APIGatewayHttpResolver
+
+
+def build_app(origin: str) -> APIGatewayHttpResolver:
+    """The resolver with every route, the error handlers and the OpenAPI document."""
+    app = APIGatewayHttpResolver(
+        enable_validation=True,
+        cors=CORSConfig(
+            allow_origin=origin,
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
+            expose_headers=["Location", "ETag"],
+            max_age=600,
+        ),
+    )
+    app.configure_openapi(
+        title="Support desk API",
+        version="1.0.0",
+        summary="Tickets for incidents, problems, tasks and questions, from the customer dashboard.",
+    )
+    app.include_router(tickets.router)
+    app.include_router(contacts.router)
+
+    @app.exception_handler(SupportError)
+    def _support_error(exc: SupportError) -> Response[str]:
+        status = status_of(exc)
+        logger.info("request refused", status=status, reason=exc.message, field=exc.field)
+        return error_response(status, exc.message, [{"field": exc.field, "reason": exc.message}])
+
+    @app.exception_handler(RequestValidationError)
+    def _validation_error(exc: RequestValidationError) -> Response[str]:
+        errors = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+            errors.append({"field": ".".join(loc) or None, "reason": str(err.get("msg") or err.get("type"))})
+        logger.info("request invalid", fields=[e["field"] for e in errors])
+        return error_response(422, "the request is invalid", errors)
+
+    @app.not_found
+    def _route_not_found(exc: Exception) -> Response[str]:
+        return error_response(404, "no such route", [{"field": None, "reason": "no such route"}])
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def _openapi_document() -> Response[str]:
+        return Response(
+            status_code=200, content_type=content_types.APPLICATION_JSON, body=app.get_openapi_json_schema()
+        )
+
+    return app
+
+
+@cache
+def wiring() -> Wiring:
+    """Settings, clients, services and the resolver: built on the first request, kept for the process."""
+    import boto3  # here, not at import: the module stays importable without AWS
+    from botocore.config import Config
+
+    settings = load_settings(ApiSettings)
+    # A dashboard request should answer or fail within seconds, not sit in long back-offs.
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+    client = boto3.client("dynamodb", region_name=settings.region, config=config)
+    table = Table(settings.table_name, client)
+
+    @cache
+    def once_only() -> OnceOnly:
+        from support_common.api.idempotency import OnceOnly  # only requests with the header pay its import
+
+        return OnceOnly(
+            table_name=settings.table_name, client=client, ttl_seconds=settings.idempotency_ttl_seconds
+        )
+
+    services = Services(
+        tickets=TicketService(TicketStore(table)),
+        contacts=ContactService(ContactStore(table)),
+        once_only=once_only,
+    )
+    return Wiring(settings=settings, services=services, app=build_app(settings.dashboard_origin))
+
+
+def reset() -> None:
+    """Forget the wiring (tests change the environment between cases)."""
+    wiring.cache_clear()
+
+
+def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Answer one API Gateway HTTP API (payload 2.0) request."""
+    body = event.get("body") or ""
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    if size > MAX_BODY_BYTES:
+        message = f"the request body is {size} bytes; the limit is {MAX_BODY_BYTES}"
+        return {
+            "statusCode": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "headers": {"Content-Type": "application/json"},
+            "body": error_body(message, [{"field": None, "reason": message}]),
+        }
+    if event.get("isBase64Encoded") and body:
+        event = {**event, "body": base64.b64decode(body).decode("utf-8", "replace"), "isBase64Encoded": False}
+    wired = wiring()
+    wired.app.append_context(services=wired.services)
+    return wired.app.resolve(event, context)

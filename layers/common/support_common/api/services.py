@@ -1,0 +1,28 @@
+"""What the routes use, handed to them per request through the resolver's context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from support_common.contacts import ContactService
+from support_common.tickets import TicketService
+
+if TYPE_CHECKING:
+    from support_common.api.idempotency import OnceOnly
+
+
+@dataclass(frozen=True)
+class Services:
+    tickets: TicketService
+    contacts: ContactService
+    # Built on the first request with an Idempotency-Key (see api/idempotency.py).
+    once_only: Callable[[], OnceOnly]
+
+
+def services(context: dict[str, Any]) -> Services:
+    """The services of the current request (the handler appends them to the resolver's context)."""
+    found = context["services"]
+    assert isinstance(found, Services)
+    return found

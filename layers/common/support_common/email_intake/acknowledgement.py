@@ -1,0 +1,139 @@
+"""The acknowledgement of a new ticket from email: its MIME, and sending it at most once a while."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from email.utils import formatdate
+from functools import cache
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from support_common.aws_errors import AWS_ERRORS, Unprocessed, error_code
+from support_common.email_intake.inbound import PASS, InboundMail
+from support_common.email_intake.threads import ses_message_ids
+from support_common.email_intake.trust import envelope_address
+from support_common.mail import clean_header_value
+from support_common.models import TRIAGE_TENANT, Ticket
+from support_common.observability import logger, metrics
+from support_common.repository.limits import RateLimits
+from support_common.repository.messages import MailStore
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+    from email.policy import EmailPolicy
+
+    from mypy_boto3_ses.client import SESClient
+
+ACK_INTERVAL_SECONDS = 600
+
+
+@cache
+def _ack_policy() -> EmailPolicy[EmailMessage]:
+    """SMTP with lines up to RFC 5322's 998: at 78 columns the stdlib RFC 2047-encodes a long
+    Message-ID in In-Reply-To, which no client decodes there (Outlook's long ids would not thread)."""
+    from email.policy import SMTP
+
+    return SMTP.clone(max_line_length=998)
+
+
+def build_acknowledgement(
+    *,
+    ticket: Ticket,
+    sender: str,
+    to: str,
+    message_id: str,
+    in_reply_to: str | None,
+    dashboard_url: str,
+) -> bytes:
+    """The raw acknowledgement of a new ticket: threaded, and marked as an automatic reply."""
+    # Imported here: only new tickets send one, and it is 6 ms of every cold start otherwise.
+    from email.message import EmailMessage
+
+    msg = EmailMessage(policy=_ack_policy())
+    msg["From"] = clean_header_value(sender)
+    msg["To"] = clean_header_value(to)
+    msg["Subject"] = clean_header_value(f"[#{ticket.id}] {ticket.title}")
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = message_id
+    # SES replaces our Message-ID; References keeps it so that replies thread by either.
+    refs = [clean_header_value(in_reply_to)] if in_reply_to else []
+    if refs:
+        msg["In-Reply-To"] = refs[0]
+    msg["References"] = " ".join([*refs, message_id])
+    msg["Auto-Submitted"] = "auto-replied"  # RFC 3834: no robot answers this one
+    msg["X-Auto-Response-Suppress"] = "All"  # Exchange: no out-of-office replies to it
+    lines = [
+        "Hello,",
+        "",
+        f"We have received your message and opened ticket {ticket.id}:",
+        f"  {ticket.title}",
+        "",
+    ]
+    if ticket.pages:
+        lines += ["It is an urgent incident: the on-call engineer is being paged now.", ""]
+    lines += [f"To add information, reply to this message and keep [#{ticket.id}] in the subject."]
+    if ticket.tenant != TRIAGE_TENANT:
+        lines += [f"You can follow it at {dashboard_url.rstrip('/')}/tickets/{ticket.id}"]
+    lines += ["", "This is an automatic reply."]
+    msg.set_content("\n".join(lines))
+    return msg.as_bytes()
+
+
+class Acknowledger:
+    """Sends acknowledgements of new tickets, at most one per sender per ACK_INTERVAL_SECONDS."""
+
+    def __init__(
+        self,
+        *,
+        ses: Callable[[], SESClient],
+        limits: RateLimits,
+        messages: MailStore,
+        sender: str,
+        region: str,
+        dashboard_url: str,
+    ) -> None:
+        self.ses = ses
+        self.limits = limits
+        self.messages = messages
+        self.sender = sender
+        self.region = region
+        self.dashboard_url = dashboard_url
+
+    @staticmethod
+    def recipient(mail: InboundMail) -> str | None:
+        """The envelope sender, when SES verified it (SPF pass); else no acknowledgement."""
+        address = envelope_address(mail.source)
+        if mail.verdicts.spf != PASS or "@" not in address:
+            return None
+        return address
+
+    def send(self, ticket: Ticket, to: str, ack_id: str, in_reply_to: str | None) -> bool:
+        """Send the acknowledgement of a new ticket; a failure is logged, never the message's failure."""
+        claim = f"ack#{to.lower()}"
+        try:
+            if not self.limits.claim(claim, ACK_INTERVAL_SECONDS):
+                logger.info("acknowledgement skipped", reason="rate-limited", ticket_id=ticket.id)
+                return False
+            raw = build_acknowledgement(
+                ticket=ticket,
+                sender=self.sender,
+                to=to,
+                message_id=ack_id,
+                in_reply_to=in_reply_to,
+                dashboard_url=self.dashboard_url,
+            )
+            resp = self.ses().send_raw_email(Source=self.sender, Destinations=[to], RawMessage={"Data": raw})
+        except (*AWS_ERRORS, ValueError) as exc:
+            # The ticket exists: a lost acknowledgement is logged, never a failed message.
+            logger.warning("acknowledgement failed", ticket_id=ticket.id, error=error_code(exc))
+            metrics.add_metric(name="AcknowledgementsFailed", unit=MetricUnit.Count, value=1)
+            return False
+        try:
+            self.messages.link_message_ids(ticket.id, ses_message_ids(resp["MessageId"], self.region))
+        except (*AWS_ERRORS, Unprocessed) as exc:
+            # Sent: a reply still threads by our own Message-ID and the [#id] in its subject.
+            logger.warning("acknowledgement ids not recorded", ticket_id=ticket.id, error=error_code(exc))
+        logger.info("acknowledgement sent", ticket_id=ticket.id)
+        metrics.add_metric(name="AcknowledgementsSent", unit=MetricUnit.Count, value=1)
+        return True

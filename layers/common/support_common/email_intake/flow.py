@@ -1,0 +1,290 @@
+"""Email intake: an SES receipt event becomes a ticket, a comment on one, or a logged rejection.
+
+The decisions are in the README ("Email", "What happens to a message"). In short: each SES
+message is filed exactly once (its `MAIL#` marker is written in the same transaction as what it
+becomes); who sent it decides the tenant (`trust`); a reply names its ticket (`threads`); a new
+ticket is acknowledged to a verified sender (`acknowledgement`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import traceback
+from dataclasses import asdict, dataclass
+from email.utils import parseaddr
+from typing import Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from support_common.aws_errors import error_code, is_transient
+from support_common.email_intake.acknowledgement import Acknowledger
+from support_common.email_intake.inbound import FAIL, InboundMail
+from support_common.email_intake.routing import Route, route_recipients
+from support_common.email_intake.storage import MailBucket, RawMissing, RawTooLarge
+from support_common.email_intake.threads import thread_target
+from support_common.email_intake.trust import envelope_address, is_authenticated, may_comment
+from support_common.errors import SupportError
+from support_common.mail import MailLimits, MailRejected, ParsedEmail, parse_email
+from support_common.models import (
+    TRIAGE_TENANT,
+    Channel,
+    Contact,
+    Identity,
+    Priority,
+    Status,
+    Ticket,
+    TicketType,
+    task_description_problem,
+)
+from support_common.observability import count, logger, metrics
+from support_common.repository.messages import MailAlreadyFiled, MailLookup, MailStore
+from support_common.tickets import NewTicket, TicketService, new_ticket_id
+
+NO_TEXT = "(no text)"
+FULL_TEXT_NAME = "full-text.txt"
+
+OutcomeKind = Literal["ticket", "comment", "rejected", "failed"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one message became."""
+
+    kind: OutcomeKind
+    message_id: str | None
+    reason: str | None = None
+    ticket_id: str | None = None
+    comment_id: str | None = None
+    acknowledged: bool = False
+
+
+class Rejected(Exception):
+    """The message will not become a ticket or a comment; `reason` says why."""
+
+    def __init__(self, reason: str, *, ticket_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.ticket_id = ticket_id
+
+
+class EmailIntake:
+    """Files inbound mail; every AWS client and setting comes in from outside."""
+
+    def __init__(
+        self,
+        *,
+        tickets: TicketService,
+        messages: MailStore,
+        bucket: MailBucket,
+        acknowledger: Acknowledger,
+        support_domain: str,
+        limits: MailLimits | None = None,
+    ) -> None:
+        self.tickets = tickets
+        self.messages = messages
+        self.bucket = bucket
+        self.acknowledger = acknowledger
+        self.support_domain = support_domain.lower()
+        self.ack_address = parseaddr(acknowledger.sender)[1].lower()
+        self.limits = limits or MailLimits()
+
+    # --- the flow ------------------------------------------------------------------------
+
+    def handle(self, event: Any) -> dict[str, Any]:
+        """File every record of an SES receipt event; raises only on a transient AWS failure."""
+        records = event.get("Records") if isinstance(event, dict) else None
+        if not isinstance(records, list) or not records:
+            return {"results": [asdict(self._rejected(None, "bad-event"))]}
+        return {"results": [asdict(self.process_record(record)) for record in records]}
+
+    def process_record(self, record: Any) -> Outcome:
+        """One message: a ticket, a comment or a rejection; failures are logged and counted."""
+        try:
+            mail = InboundMail.from_record(record)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return self._rejected(None, "bad-event")
+        try:
+            return self._process(mail)
+        except Rejected as exc:
+            return self._rejected(mail.message_id, exc.reason, ticket_id=exc.ticket_id)
+        except SupportError as exc:
+            # A ticket rule refused it (the message is fine, the ticket would not be).
+            return self._rejected(mail.message_id, f"refused-{exc.field or 'ticket'}")
+        except Exception as exc:
+            if not is_transient(exc):
+                return self._failed(mail, exc)
+            # An AWS outage or throttling is not the sender's fault: fail the invocation so that
+            # Lambda retries it (and then parks it in the failure queue). The MAIL# marker makes
+            # a retry file the message once.
+            logger.warning(
+                "mail deferred", reason="aws-unavailable", message_id=mail.message_id, error=error_code(exc)
+            )
+            metrics.add_metric(name="MailDeferred", unit=MetricUnit.Count, value=1)
+            raise
+
+    def _failed(self, mail: InboundMail, exc: BaseException) -> Outcome:
+        # The raw message stays in the bucket: it can be replayed once the cause is fixed.
+        # No exception text in the log: it may quote the message.
+        logger.error(
+            "mail failed",
+            reason="internal-error",
+            message_id=mail.message_id,
+            error=type(exc).__name__,
+            where=_where(exc),
+        )
+        metrics.add_metric(name="MailFailed", unit=MetricUnit.Count, value=1)
+        return Outcome("failed", mail.message_id, reason="internal-error")
+
+    def _read(self, mail: InboundMail) -> ParsedEmail:
+        """The parsed message; Rejected for what the sender's message itself causes."""
+        try:
+            raw = self.bucket.read_raw(mail.message_id, self.limits.max_size)
+        except RawMissing:
+            raise Rejected("raw-missing") from None
+        except RawTooLarge:
+            raise Rejected("too-large") from None
+        try:
+            return parse_email(raw, self.limits, return_path=mail.source)
+        except MailRejected as exc:
+            raise Rejected(exc.reason) from None
+
+    def _process(self, mail: InboundMail) -> Outcome:
+        route = route_recipients(mail.recipients, self.support_domain)
+        if route is None:
+            raise Rejected("no-route")
+        for verdict, reason in ((mail.verdicts.virus, "virus"), (mail.verdicts.spam, "spam")):
+            if verdict == FAIL:
+                self.bucket.quarantine(mail.message_id)
+                raise Rejected(reason)
+        # The raw bytes (up to 40 MB) go out of scope with _read, before the attachments are uploaded.
+        parsed = self._read(mail)
+        if parsed.robot_reason:
+            raise Rejected(parsed.robot_reason)
+        sender = (parsed.from_address or envelope_address(mail.source)).lower()
+        if "@" not in sender:
+            raise Rejected("no-sender")
+        if self.ack_address in (sender, envelope_address(mail.source).lower()):
+            raise Rejected("loop")  # our own acknowledgement came back
+        refs = [*parsed.references, *([parsed.in_reply_to] if parsed.in_reply_to else [])]
+        own = [parsed.message_id] if parsed.message_id else []
+        lookup = self.messages.lookup(mail.message_id, [*refs, *own], sender)
+        if lookup.filed is not None:
+            raise Rejected("duplicate", ticket_id=lookup.filed.ticket_id)
+        authenticated = is_authenticated(mail, parsed, sender)
+        contact = lookup.contact if authenticated else None
+        if parsed.message_id in lookup.owners:
+            # The same message again under a new SES id (one copy per support address, a resend):
+            # a duplicate for whoever may write on its ticket; anyone else reusing the id is ignored.
+            known = self.tickets.store.get(lookup.owners[parsed.message_id])
+            if known is not None and may_comment(known, sender, contact, authenticated):
+                raise Rejected("duplicate-message-id", ticket_id=known.id)
+        target = thread_target(parsed, lookup.owners)
+        if target is not None:
+            ticket = self.tickets.store.get(target)
+            if ticket is not None and may_comment(ticket, sender, contact, authenticated):
+                if ticket.status != Status.CLOSED:
+                    return self._comment(mail, parsed, ticket, sender)
+                # Closed is final: the answer opens a new ticket that links back to the old one.
+                return self._new_ticket(mail, parsed, route, sender, contact, lookup, follows=ticket)
+        return self._new_ticket(mail, parsed, route, sender, contact, lookup)
+
+    # --- outcomes ------------------------------------------------------------------------
+
+    def _comment(self, mail: InboundMail, parsed: ParsedEmail, ticket: Ticket, sender: str) -> Outcome:
+        prefix = f"tickets/{ticket.id}/{mail.message_id}"
+        attachments = self.bucket.store_attachments(prefix, parsed.attachments)
+        if _trimmed(parsed):
+            # A comment has no full-text field: the untrimmed text rides along as an attachment.
+            attachments.append(self.bucket.store_full_text(prefix, parsed.full_text, FULL_TEXT_NAME))
+        identity = Identity(email=sender, tenant=ticket.tenant, name=parsed.from_name)
+        try:
+            comment = self.tickets.comment(
+                identity,
+                ticket.id,
+                parsed.description.strip() or NO_TEXT,
+                channel=Channel.EMAIL,
+                attachments=attachments,
+                message_ids=[parsed.message_id] if parsed.message_id else [],
+                current=ticket,
+                filed_from=mail.message_id,
+            )
+        except MailAlreadyFiled:
+            raise Rejected("duplicate", ticket_id=ticket.id) from None
+        metrics.add_metric(name="CommentsFromEmail", unit=MetricUnit.Count, value=1)
+        return Outcome("comment", mail.message_id, ticket_id=ticket.id, comment_id=comment.id)
+
+    def _new_ticket(
+        self,
+        mail: InboundMail,
+        parsed: ParsedEmail,
+        route: Route,
+        sender: str,
+        contact: Contact | None,
+        lookup: MailLookup,
+        follows: Ticket | None = None,
+    ) -> Outcome:
+        ticket_type = TicketType(route.ticket_type)
+        description = parsed.description.strip() or NO_TEXT
+        if ticket_type == TicketType.TASK and task_description_problem(description):
+            # The dashboard refuses a thin task; mail cannot be refused, so it waits in questions.
+            logger.info("task filed as question", reason="task-undescribed", message_id=mail.message_id)
+            ticket_type = TicketType.QUESTION
+        tenant = contact.tenant if contact else TRIAGE_TENANT
+        related: list[str] = []
+        # Links stay inside one tenant and a problem links only incidents: else no link, never a lost mail.
+        if (
+            follows is not None
+            and follows.tenant == tenant
+            and (ticket_type != TicketType.PROBLEM or follows.type == TicketType.INCIDENT)
+        ):
+            related = [follows.id]
+        ticket_id = new_ticket_id(ticket_type)
+        prefix = f"tickets/{ticket_id}/{mail.message_id}"
+        attachments = self.bucket.store_attachments(prefix, parsed.attachments)
+        full_text_key = None
+        if _trimmed(parsed):
+            full_text_key = self.bucket.store_full_text(prefix, parsed.full_text, "full.txt").key
+        ack_to = self.acknowledger.recipient(mail)
+        ack_id = f"<ack.{ticket_id}.{secrets.token_hex(6)}@{self.support_domain}>" if ack_to else None
+        # A Message-ID already known belongs to another ticket: never re-point it.
+        own = [parsed.message_id] if parsed.message_id and parsed.message_id not in lookup.owners else []
+        draft = NewTicket(
+            type=ticket_type,
+            title=parsed.title,
+            description=description,
+            priority=Priority(route.priority),
+            attachments=attachments,
+            message_ids=[*own, *([ack_id] if ack_id else [])],
+            parse_problems=parsed.degraded,
+            full_text_key=full_text_key,
+            tenant=tenant,
+            ticket_id=ticket_id,
+            related=related,
+        )
+        identity = Identity(email=sender, tenant=tenant, name=parsed.from_name)
+        try:
+            ticket = self.tickets.create(identity, draft, channel=Channel.EMAIL, filed_from=mail.message_id)
+        except MailAlreadyFiled:
+            raise Rejected("duplicate") from None
+        acknowledged = False
+        if ack_to and ack_id:
+            acknowledged = self.acknowledger.send(ticket, ack_to, ack_id, parsed.message_id)
+        return Outcome("ticket", mail.message_id, ticket_id=ticket.id, acknowledged=acknowledged)
+
+    def _rejected(self, message_id: str | None, reason: str, *, ticket_id: str | None = None) -> Outcome:
+        extra = {"reason": reason, "message_id": message_id, **({"ticket_id": ticket_id} if ticket_id else {})}
+        logger.info("mail rejected", extra=extra)
+        count("MailRejected", reason=reason)
+        return Outcome("rejected", message_id, reason=reason, ticket_id=ticket_id)
+
+
+def _where(exc: BaseException) -> list[str]:
+    """Our own frames of a traceback and the innermost one, as `file:line function` (no values)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    kept = [f for f in frames if "support_common" in f.filename] + frames[-1:]
+    return [f"{f.filename.rpartition('/')[2]}:{f.lineno} {f.name}" for f in kept]
+
+
+def _trimmed(parsed: ParsedEmail) -> bool:
+    """Whether the description lost text (quotes, signature, length) that the full text has."""
+    return parsed.full_text.strip() != parsed.description.strip()

@@ -1,0 +1,91 @@
+"""The email_ingest function (functions/email_ingest): SES receipt events, and their wiring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from support_common.email_intake.acknowledgement import Acknowledger
+from support_common.email_intake.flow import EmailIntake
+from support_common.email_intake.storage import MailBucket
+from support_common.observability import entry_point
+from support_common.repository.limits import RateLimits
+from support_common.repository.messages import MailStore
+from support_common.repository.table import Table
+from support_common.repository.tickets import TicketStore
+from support_common.settings import FunctionSettings, load_settings
+from support_common.tickets import TicketService
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_ses.client import SESClient
+
+entry = entry_point(correlation_id_path="Records[0].ses.mail.messageId")
+
+
+class EmailSettings(FunctionSettings):
+    """The email_ingest function's environment."""
+
+    raw_mail_bucket: str = Field(alias="RAW_MAIL_BUCKET", min_length=1)
+    support_domain: str = Field(alias="SUPPORT_DOMAIN", min_length=1)
+    ack_sender: str = Field(alias="ACK_SENDER", min_length=3)
+    # Where links in acknowledgements point (the dashboard).
+    dashboard_url: str = Field(alias="DASHBOARD_URL", min_length=1)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    settings: EmailSettings
+    intake: EmailIntake
+
+
+@cache
+def wiring() -> Wiring:
+    """Settings, clients and the intake: built on the first event, kept for the process."""
+    import boto3  # here, not at import: the module stays importable without AWS
+    from botocore.config import Config
+
+    settings = load_settings(EmailSettings)
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=20)
+    table = Table(settings.table_name, boto3.client("dynamodb", region_name=settings.region, config=config))
+    messages = MailStore(table)
+
+    @cache
+    def ses() -> SESClient:
+        # Built on the first acknowledgement only: most cold starts never send one.
+        return boto3.client("ses", region_name=settings.region, config=config)
+
+    intake = EmailIntake(
+        tickets=TicketService(TicketStore(table)),
+        messages=messages,
+        bucket=MailBucket(
+            boto3.client("s3", region_name=settings.region, config=config), settings.raw_mail_bucket
+        ),
+        acknowledger=Acknowledger(
+            ses=ses,
+            limits=RateLimits(table),
+            messages=messages,
+            sender=settings.ack_sender,
+            region=settings.region,
+            dashboard_url=settings.dashboard_url,
+        ),
+        support_domain=settings.support_domain,
+    )
+    return Wiring(settings=settings, intake=intake)
+
+
+def reset() -> None:
+    """Forget the wiring (tests change the environment between cases)."""
+    wiring.cache_clear()
+
+
+def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """File every message of an SES receipt event.
+
+    Raises when the function cannot run (settings, clients) or AWS itself is unavailable, so that
+    Lambda retries the delivery and then parks it in the failure queue.
+    """
+    return wiring().intake.handle(event)

@@ -1,0 +1,121 @@
+"""The escalate function (functions/escalate): stream batches and re-page timers, and its wiring."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from pydantic import Field, ValidationError
+
+from support_common.observability import entry_point, logger
+from support_common.paging.escalation import Pager
+from support_common.paging.timers import Escalation, RepageRequest, Timers
+from support_common.repository.pages import PageStore
+from support_common.repository.table import Table
+from support_common.repository.tickets import TicketStore
+from support_common.settings import FunctionSettings, load_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# A stream batch is correlated by its first record, a timer by its ticket.
+entry = entry_point(correlation_id_path="Records[0].dynamodb.SequenceNumber || ticket_id")
+
+
+class PagingSettings(FunctionSettings):
+    """The escalate function's environment (defaults as the template's parameters)."""
+
+    pager_topic_arn: str = Field(alias="PAGER_TOPIC_ARN", min_length=1)
+    # Where links in pages point (the dashboard).
+    dashboard_url: str = Field(alias="DASHBOARD_URL", min_length=1)
+    ack_timeout_minutes: int = Field(default=15, alias="ACK_TIMEOUT_MINUTES", ge=1, le=1440)
+    max_escalation_level: int = Field(default=3, alias="MAX_ESCALATION_LEVEL", ge=1, le=10)
+    scheduler_group: str = Field(alias="SCHEDULER_GROUP", min_length=1)
+    scheduler_role_arn: str = Field(alias="SCHEDULER_ROLE_ARN", min_length=1)
+    escalate_function_arn: str = Field(alias="ESCALATE_FUNCTION_ARN", min_length=1)
+    # Where EventBridge Scheduler sends a re-page it could not deliver (the escalate failure queue).
+    escalate_dlq_arn: str = Field(alias="ESCALATE_DLQ_ARN", min_length=1)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    settings: PagingSettings
+    pager: Pager
+
+
+@cache
+def wiring() -> Wiring:
+    """Settings, clients and the pager: built on the first event, kept for the process."""
+    import boto3  # here, not at import: the module stays importable without AWS
+    from botocore.config import Config
+
+    settings = load_settings(PagingSettings)
+    # Fail fast and let the batch retry rather than sit in long SDK back-offs while a site is down.
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+    escalation = Escalation(
+        ack_timeout=timedelta(minutes=settings.ack_timeout_minutes),
+        max_level=settings.max_escalation_level,
+        group=settings.scheduler_group,
+        role_arn=settings.scheduler_role_arn,
+        target_arn=settings.escalate_function_arn,
+        dead_letter_arn=settings.escalate_dlq_arn,
+    )
+    table = Table(settings.table_name, boto3.client("dynamodb", region_name=settings.region, config=config))
+    pager = Pager(
+        tickets=TicketStore(table),
+        pages=PageStore(table),
+        sns=boto3.client("sns", region_name=settings.region, config=config),
+        timers=Timers(boto3.client("scheduler", region_name=settings.region, config=config), escalation),
+        topic_arn=settings.pager_topic_arn,
+        dashboard_url=settings.dashboard_url,
+        escalation=escalation,
+    )
+    return Wiring(settings=settings, pager=pager)
+
+
+def reset() -> None:
+    """Forget the wiring (tests change the environment between cases)."""
+    wiring.cache_clear()
+
+
+_processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """A DynamoDB stream batch, or a timer's re-page."""
+    deadline = time.time() + context.get_remaining_time_in_millis() / 1000
+    if "Records" in event:
+        return _handle_stream(event, context, deadline)
+    try:
+        request = RepageRequest.model_validate(event)
+    except ValidationError:
+        # Not ours to retry: the scheduler would redeliver the same bad input until it gives up.
+        logger.error("unknown event ignored", keys=sorted(event)[:10])
+        return {"status": "ignored"}
+    paged = wiring().pager.repage(request, deadline=deadline)
+    return {"ticket_id": request.ticket_id, "level": request.level, "paged": paged}
+
+
+def _handle_stream(event: dict[str, Any], context: LambdaContext, deadline: float) -> dict[str, Any]:
+    if not event["Records"]:
+        return {"batchItemFailures": []}
+    failures = wiring().pager.process_stream(event["Records"], deadline=deadline)
+
+    def record_handler(record: DynamoDBRecord) -> None:
+        # The work is done for the whole batch above (pages go out ten per call); the processor
+        # turns each record's outcome into batchItemFailures.
+        error = failures.get(str(record.dynamodb.sequence_number if record.dynamodb else ""))
+        if error is not None:
+            raise error
+
+    if failures:
+        logger.warning("stream records failed", failed=len(failures), records=len(event["Records"]))
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=_processor, context=context
+    )
+    return dict(response)

@@ -1,0 +1,15 @@
+"""The single DynamoDB table: the only package that knows key shapes and index attributes.
+
+Items (pk / sk), one module each:
+- `tickets`      ticket    TICKET#<id> / TICKET, with its list-index attributes
+                 comment   TICKET#<id> / COMMENT#<created_at>#<comment id>
+- `pages`        page      TICKET#<id> / PAGE#<level>   (one per escalation level, claimed once)
+- `messages`     message   MSG#<Message-ID> / MSG        threads email replies to a ticket
+                 marker    MAIL#<SES messageId> / MAIL   what an inbound message became
+- `contacts`     contact   CONTACTS / <address or domain>
+- `limits`       claim     RATE#<what>#<who> / RATE      with a TTL
+- `idempotency`  record    IDEMPOTENCY#intake / <hash>   (Powertools' records, with a TTL)
+
+`table` holds the codec, the one transaction helper (each item says what its failed condition
+means) and the one batch retry policy.
+"""

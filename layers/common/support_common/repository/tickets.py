@@ -1,0 +1,412 @@
+"""Tickets and their comments: `TICKET#<id> / TICKET` and `TICKET#<id> / COMMENT#<created_at>#<id>`.
+
+Every list is a Query on one of eight sparse GSIs, all sorted by `created` (<created_at>#<id>):
+by tenant, by tenant and type/status/priority, and the same four across all tenants (support staff).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from support_common.aws_errors import condition_failed
+from support_common.errors import IdCollision, InvalidInput, VersionConflict
+from support_common.models import Comment, Priority, Status, Ticket, TicketType, iso, utcnow
+from support_common.repository.messages import mail_marker_put, message_id_puts
+from support_common.repository.table import (
+    Table,
+    TxItem,
+    batch_get,
+    from_item,
+    key,
+    put_if_absent,
+    ser,
+    to_item,
+    transact,
+)
+
+TICKET_SK = "TICKET"
+SORT_ATTR = "created"
+BATCH_GET_MAX = 100
+
+# Index name -> (partition attribute, the filter it serves, whether it spans all tenants).
+INDEXES: dict[str, tuple[str, str | None, bool]] = {
+    "by_tenant": ("t_pk", None, False),
+    "by_tenant_type": ("t_type_pk", "type", False),
+    "by_tenant_status": ("t_status_pk", "status", False),
+    "by_tenant_priority": ("t_priority_pk", "priority", False),
+    "by_all": ("a_pk", None, True),
+    "by_all_type": ("a_type_pk", "type", True),
+    "by_all_status": ("a_status_pk", "status", True),
+    "by_all_priority": ("a_priority_pk", "priority", True),
+}
+# Fields stored on a ticket item that are not ticket fields.
+_KEY_ATTRS = frozenset({"pk", "sk", SORT_ATTR, "entity"} | {attr for attr, _, _ in INDEXES.values()})
+
+
+def ticket_pk(ticket_id: str) -> str:
+    return f"TICKET#{ticket_id}"
+
+
+def ticket_key(ticket_id: str) -> dict[str, Any]:
+    return key(ticket_pk(ticket_id), TICKET_SK)
+
+
+def _index_values(tenant: str, type_: str, status: str, priority: str) -> dict[str, str]:
+    """The partition value of every list index for a ticket with these fields."""
+    values = {"type": type_, "status": status, "priority": priority}
+    out: dict[str, str] = {}
+    for attr, field, all_tenants in INDEXES.values():
+        scope = "ALL" if all_tenants else f"T#{tenant}"
+        out[attr] = scope if field is None else f"{scope}#{field}#{values[field]}"
+    return out
+
+
+def ticket_item(ticket: Ticket) -> dict[str, Any]:
+    """A ticket as its table item, with its list-index attributes."""
+    data = ticket.model_dump(mode="json", exclude_none=True)
+    data["related"] = set(ticket.related)
+    data.update(
+        pk=ticket_pk(ticket.id),
+        sk=TICKET_SK,
+        entity="ticket",
+        **{SORT_ATTR: f"{data['created_at']}#{ticket.id}"},
+        **_index_values(ticket.tenant, ticket.type, ticket.status, ticket.priority),
+    )
+    return to_item(data)
+
+
+def ticket_from_item(item: dict[str, Any]) -> Ticket:
+    data = {k: v for k, v in from_item(item).items() if k not in _KEY_ATTRS}
+    data["related"] = sorted(data.get("related") or ())
+    return Ticket.model_validate(data)
+
+
+def _comment_from_item(item: dict[str, Any]) -> Comment:
+    data = {k: v for k, v in from_item(item).items() if k not in ("pk", "sk", "entity")}
+    return Comment.model_validate(data)
+
+
+def ticket_from_image(image: dict[str, Any] | None) -> Ticket | None:
+    """The ticket in a DynamoDB stream image, or None when the image is not a ticket item."""
+    if not image or image.get("sk", {}).get("S") != TICKET_SK:
+        return None
+    return ticket_from_item(image)
+
+
+def is_ticket_key(keys: dict[str, Any]) -> bool:
+    """Whether a stream record's Keys name a ticket item (not a comment, page or contact)."""
+    return bool(keys.get("sk", {}).get("S") == TICKET_SK and keys.get("pk", {}).get("S", "").startswith("TICKET#"))
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """What a list asks for: a tenant (None: all tenants, staff only) and optional filters."""
+
+    tenant: str | None
+    type: TicketType | None = None
+    status: Status | None = None
+    priority: Priority | None = None
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    items: list[Ticket]
+    next_token: str | None
+
+
+def _encode_token(index: str, sort_value: str, ticket_id: str) -> str:
+    raw = json.dumps([index, sort_value, ticket_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> tuple[str, str, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        index, sort_value, ticket_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not all(isinstance(v, str) for v in (index, sort_value, ticket_id)):
+            raise TypeError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput("next_token is not a token this API issued", field="next_token") from exc
+    return index, sort_value, ticket_id
+
+
+def _unlinkable(other: str) -> InvalidInput:
+    return InvalidInput(f"related ticket {other} does not exist or cannot be linked here", field="related")
+
+
+class TicketStore:
+    """Reads and writes tickets and comments."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    # --- tickets -------------------------------------------------------------------------
+
+    def create(
+        self,
+        ticket: Ticket,
+        *,
+        link_tenant: str | None = None,
+        require_incidents: bool = False,
+        filed_from: str | None = None,
+    ) -> None:
+        """Write a new ticket; raise IdCollision when its id is taken.
+
+        Message ids and reverse links of `related` are written in the same transaction, so a
+        ticket never exists half-linked. `link_tenant` confines related tickets to one tenant.
+        `filed_from` names the SES message the ticket comes from: its marker is written in the same
+        transaction, and MailAlreadyFiled is raised when that message was filed before.
+        """
+        item = ticket_item(ticket)
+        if not ticket.related and not ticket.message_ids and filed_from is None:
+            put_if_absent(self.table, item, lambda: IdCollision(ticket.id))
+            return
+        put = {
+            "Put": {"TableName": self.table.name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+        }
+        items = [TxItem(put, on_condition_failed=lambda: IdCollision(ticket.id))]
+        items += message_id_puts(self.table, ticket.id, ticket.message_ids)
+        items += [
+            self._link_update(other, ticket.id, add=True, tenant=link_tenant, needs_incident=require_incidents)
+            for other in ticket.related
+        ]
+        if filed_from is not None:
+            # First: a message filed before is a duplicate, whatever else the transaction meets.
+            items.insert(0, mail_marker_put(self.table, filed_from, ticket.id, None))
+        transact(self.table, items)
+
+    def get(self, ticket_id: str) -> Ticket | None:
+        """Return a ticket without its comments, or None."""
+        resp = self.table.client.get_item(
+            TableName=self.table.name, Key=ticket_key(ticket_id), ConsistentRead=True
+        )
+        item = resp.get("Item")
+        return ticket_from_item(item) if item else None
+
+    def get_many(self, ticket_ids: Sequence[str]) -> dict[str, Ticket]:
+        """The current state of several tickets (BatchGetItem, 100 a request), by id; missing ones left out."""
+        wanted = list(dict.fromkeys(ticket_ids))
+        found: dict[str, Ticket] = {}
+        for start in range(0, len(wanted), BATCH_GET_MAX):
+            for item in batch_get(self.table, [ticket_key(i) for i in wanted[start : start + BATCH_GET_MAX]]):
+                ticket = ticket_from_item(item)
+                found[ticket.id] = ticket
+        return found
+
+    def get_with_comments(self, ticket_id: str) -> tuple[Ticket, list[Comment]] | None:
+        """Return a ticket and its comments (oldest first) in one Query, or None."""
+        ticket: Ticket | None = None
+        comments: list[Comment] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table.name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": ser(ticket_pk(ticket_id))},
+            "ConsistentRead": True,
+        }
+        while True:
+            resp = self.table.client.query(**kwargs)
+            for item in resp.get("Items", []):
+                sk = item["sk"]["S"]
+                if sk == TICKET_SK:
+                    ticket = ticket_from_item(item)
+                elif sk.startswith("COMMENT#"):
+                    comments.append(_comment_from_item(item))
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return (ticket, comments) if ticket else None
+
+    def update(
+        self,
+        ticket: Ticket,
+        changes: dict[str, Any],
+        *,
+        expected_version: int,
+        link_add: Sequence[str] = (),
+        link_remove: Sequence[str] = (),
+        link_tenant: str | None = None,
+        require_incidents: bool = False,
+    ) -> Ticket:
+        """Apply `changes` to a ticket read at `expected_version`; raise VersionConflict if it moved on.
+
+        Reverse links of related tickets are added and removed in the same transaction.
+        """
+        # Validated, not copied: callers may pass plain strings for enum fields.
+        updated = Ticket.model_validate({**ticket.model_dump(), **changes, "version": expected_version + 1})
+        update = self._update_op(ticket.id, updated, changes, expected_version)
+        if not link_add and not link_remove:
+            try:
+                resp = self.table.client.update_item(**update, ReturnValues="ALL_NEW")
+            except ClientError as exc:
+                if condition_failed(exc):
+                    raise VersionConflict(ticket.id) from exc
+                raise
+            return ticket_from_item(resp["Attributes"])
+        items = [TxItem({"Update": update}, on_condition_failed=lambda: VersionConflict(ticket.id))]
+        items += [
+            self._link_update(other, ticket.id, add=True, tenant=link_tenant, needs_incident=require_incidents)
+            for other in link_add
+        ]
+        items += [
+            self._link_update(other, ticket.id, add=False, tenant=None, needs_incident=False)
+            for other in link_remove
+        ]
+        transact(self.table, items)
+        return updated
+
+    def _update_op(
+        self, ticket_id: str, updated: Ticket, changes: dict[str, Any], expected_version: int
+    ) -> dict[str, Any]:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {":expected": ser(expected_version), ":one": ser(1)}
+        sets: list[str] = []
+        removes: list[str] = []
+        new_data = updated.model_dump(mode="json")
+        fields = {k: new_data[k] for k in changes}
+        if {"tenant", "type", "status", "priority"} & changes.keys():
+            fields.update(_index_values(updated.tenant, updated.type, updated.status, updated.priority))
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#f{i}"] = name
+            if name == "related":
+                value = set(value)
+            if value is None or value == set():
+                removes.append(f"#f{i}")
+            else:
+                sets.append(f"#f{i} = :v{i}")
+                values[f":v{i}"] = ser(value)
+        sets.append("version = version + :one")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        return {
+            "TableName": self.table.name,
+            "Key": ticket_key(ticket_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "version = :expected",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
+    def list(self, query: TicketFilter, *, limit: int, next_token: str | None) -> TicketPage:
+        """One Query for one page of tickets, newest first."""
+        wanted = {"type": query.type, "status": query.status, "priority": query.priority}
+        # The index serves the first filter given; any other is a filter on that index's page.
+        index_field = next((f for f in ("status", "type", "priority") if wanted[f] is not None), None)
+        all_tenants = query.tenant is None
+        index = next(
+            name for name, (_, field, spans) in INDEXES.items() if field == index_field and spans == all_tenants
+        )
+        attr = INDEXES[index][0]
+        scope = "ALL" if all_tenants else f"T#{query.tenant}"
+        partition = scope if index_field is None else f"{scope}#{index_field}#{wanted[index_field]}"
+        kwargs: dict[str, Any] = {
+            "TableName": self.table.name,
+            "IndexName": index,
+            "KeyConditionExpression": "#p = :p",
+            "ExpressionAttributeNames": {"#p": attr},
+            "ExpressionAttributeValues": {":p": ser(partition)},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        extra = {f: v for f, v in wanted.items() if v is not None and f != index_field}
+        if extra:
+            kwargs["FilterExpression"] = " AND ".join(f"#{f} = :{f}" for f in extra)
+            kwargs["ExpressionAttributeNames"].update({f"#{f}": f for f in extra})
+            kwargs["ExpressionAttributeValues"].update({f":{f}": ser(str(v)) for f, v in extra.items()})
+        if next_token:
+            token_index, sort_value, ticket_id = _decode_token(next_token)
+            if token_index != index:
+                raise InvalidInput("next_token belongs to a different list", field="next_token")
+            # The start key is rebuilt from this caller's own partition: a forged token can only
+            # move the position inside the caller's list, never into another tenant's.
+            kwargs["ExclusiveStartKey"] = {
+                attr: ser(partition),
+                SORT_ATTR: ser(sort_value),
+                **ticket_key(ticket_id),
+            }
+        resp = self.table.client.query(**kwargs)
+        items = [ticket_from_item(item) for item in resp.get("Items", [])]
+        last = resp.get("LastEvaluatedKey")
+        token = None
+        if last:
+            token = _encode_token(index, last[SORT_ATTR]["S"], last["pk"]["S"].removeprefix("TICKET#"))
+        return TicketPage(items=items, next_token=token)
+
+    # --- comments ------------------------------------------------------------------------
+
+    def add_comment(
+        self, comment: Comment, *, message_ids: Sequence[str] = (), filed_from: str | None = None
+    ) -> None:
+        """Store a comment and touch its ticket's `updated_at`, in one transaction.
+
+        Raises VersionConflict when the ticket is gone; with `filed_from` (the SES message the
+        comment comes from), its marker is written too and MailAlreadyFiled is raised when it exists.
+        """
+        data = comment.model_dump(mode="json", exclude_none=True)
+        created = data["created_at"]
+        data.update(pk=ticket_pk(comment.ticket_id), sk=f"COMMENT#{created}#{comment.id}", entity="comment")
+        items = [
+            TxItem(
+                {
+                    "Put": {
+                        "TableName": self.table.name,
+                        "Item": to_item(data),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                on_condition_failed=lambda: VersionConflict(comment.ticket_id),
+            ),
+            TxItem(
+                {
+                    "Update": {
+                        "TableName": self.table.name,
+                        "Key": ticket_key(comment.ticket_id),
+                        "UpdateExpression": "SET updated_at = :now ADD comment_count :one",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": {":now": ser(created), ":one": ser(1)},
+                    }
+                },
+                on_condition_failed=lambda: VersionConflict(comment.ticket_id),
+            ),
+            *message_id_puts(self.table, comment.ticket_id, message_ids),
+        ]
+        if filed_from is not None:
+            # First: a message filed before is a duplicate, whatever else the transaction meets.
+            items.insert(0, mail_marker_put(self.table, filed_from, comment.ticket_id, comment.id))
+        transact(self.table, items)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _link_update(
+        self, other: str, ticket_id: str, *, add: bool, tenant: str | None, needs_incident: bool
+    ) -> TxItem:
+        conditions = ["attribute_exists(pk)"]
+        values: dict[str, Any] = {":me": {"SS": [ticket_id]}, ":now": ser(iso(utcnow())), ":one": ser(1)}
+        names: dict[str, str] = {}
+        if tenant is not None:
+            conditions.append("tenant = :tenant")
+            values[":tenant"] = ser(tenant)
+        if needs_incident:
+            conditions.append("#type = :incident")
+            names["#type"] = "type"
+            values[":incident"] = ser(TicketType.INCIDENT.value)
+        update: dict[str, Any] = {
+            "TableName": self.table.name,
+            "Key": ticket_key(other),
+            # The other ticket changed too: its version moves, so its own editors' If-Match notices.
+            "UpdateExpression": (
+                "ADD related :me, version :one SET updated_at = :now"
+                if add
+                else "DELETE related :me ADD version :one SET updated_at = :now"
+            ),
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            update["ExpressionAttributeNames"] = names
+        return TxItem({"Update": update}, on_condition_failed=lambda: _unlinkable(other))
