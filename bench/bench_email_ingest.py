@@ -45,8 +45,8 @@ def requests_per_message() -> dict[str, dict[str, int]]:
     import boto3
     from moto import mock_aws
     from support_common.email_intake import handler as email
-    from support_common.repository.contacts import ContactStore
     from support_common.models import Contact, utcnow
+    from support_common.repository.contacts import ContactStore
 
     from functions.email_ingest.app import lambda_handler
     from local.cfn import create_table
@@ -56,7 +56,7 @@ def requests_per_message() -> dict[str, dict[str, int]]:
     with mock_aws():
         create_table(boto3.client("dynamodb", region_name=REGION))
         s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         boto3.client("ses", region_name=REGION).verify_domain_identity(Domain=DOMAIN)
         service = email.wiring().intake
         table = service.tickets.store.table

@@ -27,7 +27,8 @@ def requests_per_operation() -> dict[str, Any]:
     from moto import mock_aws
     from support_common.api import handler as api
     from support_common.models import Channel, Priority, Status, Ticket, TicketType, utcnow
-    from support_common.repository.tickets import TicketFilter, ticket_item
+    from support_common.repository.ticket_items import ticket_item
+    from support_common.repository.tickets import TicketFilter
 
     from functions.intake.app import lambda_handler
     from local.cfn import create_table
@@ -97,10 +98,10 @@ def requests_per_operation() -> dict[str, Any]:
                 batch.append({"PutRequest": {"Item": ticket_item(t)}})
                 inserted += 1
                 if len(batch) == 25:
-                    client.batch_write_item(RequestItems={repo.table.name: batch})
+                    client.batch_write_item(RequestItems={repo.table.name: batch})  # type: ignore[dict-item]
                     batch = []
             if batch:
-                client.batch_write_item(RequestItems={repo.table.name: batch})
+                client.batch_write_item(RequestItems={repo.table.name: batch})  # type: ignore[dict-item]
             counts: dict[str, int] = {}
             seen: list[int] = []
 

@@ -73,7 +73,8 @@ class Stack:
         """A boto3 client against the emulation (boto3 reads AWS_ENDPOINT_URL, set at start)."""
         import boto3  # boto3 costs a few hundred ms: only once the emulation is up
 
-        return boto3.client(service, region_name=self.region, **kwargs)
+        # Any service by name: the stubs type clients only for literal names.
+        return boto3.client(service, region_name=self.region, **kwargs)  # type: ignore[call-overload]
 
     def function(self, folder: str) -> LocalFunction:
         return self.functions[folder]

@@ -40,7 +40,18 @@ class OnceOnly:
             payload_validation_jmespath="body",
             expires_after_seconds=ttl_seconds,
         )
-        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client, **IDEMPOTENCY_LAYOUT)
+        layout = IDEMPOTENCY_LAYOUT
+        persistence = DynamoDBPersistenceLayer(
+            table_name=table_name,
+            boto3_client=client,
+            key_attr=layout["key_attr"],
+            sort_key_attr=layout["sort_key_attr"],
+            static_pk_value=layout["static_pk_value"],
+            expiry_attr=layout["expiry_attr"],
+            status_attr=layout["status_attr"],
+            data_attr=layout["data_attr"],
+            validation_key_attr=layout["validation_key_attr"],
+        )
 
         def run(request: dict[str, Any], create: Create) -> dict[str, Any]:
             return create(request["body"])

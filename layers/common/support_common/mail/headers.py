@@ -156,7 +156,7 @@ def _unquote(value: str) -> str:
     return value
 
 
-def parse_params(value: str, max_params: int = 64) -> tuple[str, dict[str, str], bool]:
+def parse_params(value: str, max_params: int = 64) -> tuple[str, dict[str, str], bool]:  # noqa: C901 - one scanner over RFC 2231 parameter syntax
     """Split ``type/subtype; a=b; c*=utf-8''x`` into ``(main value, params, truncated)``.
 
     Single pass, quotes respected, at most ``max_params`` parameters (``truncated`` tells when

@@ -72,7 +72,7 @@ def _line_end(buf: bytes, pos: int, end: int) -> int:
     return end if nl < 0 else nl + 1
 
 
-def parse_header_block(
+def parse_header_block(  # noqa: C901 - one pass over the header block: the caps and the folding are checked together
     buf: bytes, start: int, end: int, limits: MailLimits, defects: list[str], *, message: bool = False
 ) -> tuple[list[tuple[str, str]], int]:
     """Parse the header block at ``buf[start:end]``; return ``(fields, body_start)``.

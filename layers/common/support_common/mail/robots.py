@@ -68,7 +68,7 @@ def _null_path(value: str | None) -> bool:
     return value.strip().strip("<>").strip() == ""
 
 
-def robot_reason(parsed: _HasHeaders, return_path: str | None = None) -> str | None:
+def robot_reason(parsed: _HasHeaders, return_path: str | None = None) -> str | None:  # noqa: C901 - one flat list of robot signs, first match wins
     """Why ``parsed`` is machine mail that must not open a ticket, or None for human mail.
 
     ``return_path`` is the SMTP envelope sender (SES ``mail.source``; ``"<>"`` or ``""`` for

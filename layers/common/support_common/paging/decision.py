@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from support_common.models import Ticket
-from support_common.repository.tickets import is_ticket_key, ticket_from_image
+from support_common.repository.ticket_items import is_ticket_key, ticket_from_image
 
 
 class Action(StrEnum):

@@ -18,9 +18,9 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -35,6 +35,7 @@ from support_common.repository.tickets import TicketStore
 
 if TYPE_CHECKING:
     from mypy_boto3_sns.client import SNSClient
+    from mypy_boto3_sns.type_defs import PublishBatchRequestEntryTypeDef
 
 PUBLISH_BATCH_MAX = 10
 PUBLISH_BATCH_BYTES = 256 * 1024
@@ -91,51 +92,17 @@ class Pager:
     def process_stream(self, records: Sequence[dict[str, Any]], *, deadline: float) -> dict[str, Exception]:
         """Page, cancel or skip each stream record; return the failures by sequence number."""
         failures: dict[str, Exception] = {}
-        changes: list[Change] = []
-        for record in records:
-            try:
-                changes.append(change_from_record(record))
-            except (KeyError, TypeError, ValueError) as exc:
-                # An unreadable record fails alone: retried, then parked in the failure queue.
-                sequence = str(record.get("dynamodb", {}).get("SequenceNumber", ""))
-                logger.exception("stream record unreadable", sequence_number=sequence)
-                failures[sequence] = exc
-
-        to_page: dict[str, Change] = {}
-        latest: dict[str, Ticket | None] = {}
-        page_records: dict[str, list[str]] = {}
-        cancel_records: dict[str, list[str]] = {}
-        last_page: dict[str, int] = {}
-        last_cancel: dict[str, int] = {}
-        for index, change in enumerate(changes):
-            ticket = change.ticket
-            if ticket is None:
-                continue
-            latest[ticket.id] = change.new
-            action = change.action
-            if action is Action.PAGE:
-                to_page.setdefault(ticket.id, change)
-                page_records.setdefault(ticket.id, []).append(change.sequence_number)
-                last_page[ticket.id] = index
-            elif action is Action.CANCEL:
-                cancel_records.setdefault(ticket.id, []).append(change.sequence_number)
-                last_cancel[ticket.id] = index
-
+        batch = _Batch.of(_read_changes(records, failures))
         try:
-            requests = self._still_pageable(to_page, latest)
+            requests = self._still_pageable(batch.to_page, batch.latest)
         except (*AWS_ERRORS, Unprocessed) as exc:
-            logger.warning("current ticket state unreadable", tickets=len(to_page), error=error_code(exc))
+            logger.warning("current ticket state unreadable", tickets=len(batch.to_page), error=error_code(exc))
             requests = []
-            for ticket_id in to_page:
-                for sequence in page_records[ticket_id]:
-                    failures[sequence] = exc
+            for ticket_id in batch.to_page:
+                batch.fail_pages(ticket_id, exc, failures)
         for ticket_id, error in self.page(requests, deadline=deadline).items():
-            for sequence in page_records[ticket_id]:
-                failures[sequence] = error
-        for ticket_id, sequences in cancel_records.items():
-            # Pages go out first; a ticket that pages again later in the batch keeps its timers.
-            if last_page.get(ticket_id, -1) > last_cancel[ticket_id]:
-                continue
+            batch.fail_pages(ticket_id, error, failures)
+        for ticket_id, sequences in batch.cancels():
             try:
                 self.cancel(ticket_id)
             except AWS_ERRORS as exc:
@@ -246,7 +213,10 @@ class Pager:
     def _publish(self, claimed: list[_Claimed], failures: dict[str, Exception]) -> list[_Claimed]:
         sent: list[_Claimed] = []
         for chunk in _chunks(claimed):
-            entries = [page.message.entry(f"p{i}") for i, page in enumerate(chunk)]
+            entries = cast(
+                "list[PublishBatchRequestEntryTypeDef]",
+                [page.message.entry(f"p{i}") for i, page in enumerate(chunk)],
+            )
             try:
                 resp = self.sns.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
             except AWS_ERRORS as exc:
@@ -266,7 +236,7 @@ class Pager:
                     sent.append(page)
                     continue
                 # An entry in neither list is a failure too: only a MessageId proves delivery to SNS.
-                code = str(failed.get(entry_id, {}).get("Code", "Missing"))
+                code = failed[entry_id]["Code"] if entry_id in failed else "Missing"
                 logger.warning(
                     "page publish failed", ticket_id=page.ticket.id, escalation_level=page.level, error=code
                 )
@@ -325,6 +295,60 @@ class Pager:
         for level, sent_at_level in sorted(Counter(page.level for page in sent).items()):
             # The level is a dimension of PagesSent: one EMF blob per level and batch.
             count("PagesSent", sent_at_level, level=str(level))
+
+
+def _read_changes(records: Sequence[dict[str, Any]], failures: dict[str, Exception]) -> list[Change]:
+    """The batch's records as changes; an unreadable record fails alone (retried, then parked)."""
+    changes: list[Change] = []
+    for record in records:
+        try:
+            changes.append(change_from_record(record))
+        except (KeyError, TypeError, ValueError) as exc:
+            sequence = str(record.get("dynamodb", {}).get("SequenceNumber", ""))
+            logger.exception("stream record unreadable", sequence_number=sequence)
+            failures[sequence] = exc
+    return changes
+
+
+@dataclass
+class _Batch:
+    """A stream batch grouped by ticket: what pages, what cancels, and which records asked for it."""
+
+    to_page: dict[str, Change] = field(default_factory=dict)
+    latest: dict[str, Ticket | None] = field(default_factory=dict)
+    page_records: dict[str, list[str]] = field(default_factory=dict)
+    cancel_records: dict[str, list[str]] = field(default_factory=dict)
+    last_page: dict[str, int] = field(default_factory=dict)
+    last_cancel: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, changes: Sequence[Change]) -> _Batch:
+        batch = cls()
+        for index, change in enumerate(changes):
+            ticket = change.ticket
+            if ticket is None:
+                continue
+            batch.latest[ticket.id] = change.new
+            action = change.action
+            if action is Action.PAGE:
+                batch.to_page.setdefault(ticket.id, change)
+                batch.page_records.setdefault(ticket.id, []).append(change.sequence_number)
+                batch.last_page[ticket.id] = index
+            elif action is Action.CANCEL:
+                batch.cancel_records.setdefault(ticket.id, []).append(change.sequence_number)
+                batch.last_cancel[ticket.id] = index
+        return batch
+
+    def fail_pages(self, ticket_id: str, error: Exception, failures: dict[str, Exception]) -> None:
+        """Fail every record that asked to page `ticket_id`."""
+        for sequence in self.page_records.get(ticket_id, []):
+            failures[sequence] = error
+
+    def cancels(self) -> Iterator[tuple[str, list[str]]]:
+        """Tickets whose timers to delete, with their records; one paged again later keeps its timers."""
+        for ticket_id, sequences in self.cancel_records.items():
+            if self.last_page.get(ticket_id, -1) <= self.last_cancel[ticket_id]:
+                yield ticket_id, sequences
 
 
 def _chunks(pages: list[_Claimed]) -> Iterator[list[_Claimed]]:

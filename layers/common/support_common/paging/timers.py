@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,7 @@ from support_common.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler.client import EventBridgeSchedulerClient
+    from mypy_boto3_scheduler.type_defs import TargetTypeDef
 
 # A re-page the scheduler cannot deliver is retried for an hour, then goes to the failure queue.
 SCHEDULE_RETRY = {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 20}
@@ -101,7 +102,7 @@ class Timers:
                 FlexibleTimeWindow={"Mode": "OFF"},
                 ActionAfterCompletion="DELETE",
                 Description=f"page {ticket_id} at level {nxt} unless acknowledged",
-                Target=target,
+                Target=cast("TargetTypeDef", target),
             )
         except ClientError as exc:
             if error_code(exc) != "ConflictException":

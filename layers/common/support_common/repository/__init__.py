@@ -1,8 +1,9 @@
 """The single DynamoDB table: the only package that knows key shapes and index attributes.
 
 Items (pk / sk), one module each:
-- `tickets`      ticket    TICKET#<id> / TICKET, with its list-index attributes
+- `ticket_items` ticket    TICKET#<id> / TICKET, with its list-index attributes
                  comment   TICKET#<id> / COMMENT#<created_at>#<comment id>
+  `tickets`      reads and writes them (one Query a list page, transactions for links)
 - `pages`        page      TICKET#<id> / PAGE#<level>   (one per escalation level, claimed once)
 - `messages`     message   MSG#<Message-ID> / MSG        threads email replies to a ticket
                  marker    MAIL#<SES messageId> / MAIL   what an inbound message became

@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
 from support_common.aws_errors import condition_failed
 from support_common.models import iso, utcnow
 from support_common.repository.table import Table, from_item, key, ser, to_item
-from support_common.repository.tickets import ticket_pk
+from support_common.repository.ticket_items import ticket_pk
 
 PAGE_SENDING = "sending"
 PAGE_SENT = "sent"
@@ -96,7 +96,7 @@ class PageStore:
         except ClientError as exc:
             if not condition_failed(exc):
                 raise
-            old = from_item(exc.response.get("Item") or {})
+            old = from_item(cast("dict[str, Any]", exc.response.get("Item") or {}))
             if old.get("state") == PAGE_SENT:
                 return PageClaim(ClaimStatus.SENT, scheduled=bool(old.get("scheduled")))
             return PageClaim(ClaimStatus.BUSY)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -28,7 +28,7 @@ _deserializer = TypeDeserializer()
 
 def ser(value: Any) -> dict[str, Any]:
     """One value as a DynamoDB attribute value."""
-    return _serializer.serialize(value)
+    return dict(_serializer.serialize(value))
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def transact(table: Table, items: Sequence[TxItem]) -> None:
     for any other reason (throttling, a conflicting transaction) re-raises the ClientError, which
     `aws_errors.is_transient` classifies.
     """
-    ops: list[TransactWriteItemTypeDef] = [item.op for item in items]
+    ops = cast("list[TransactWriteItemTypeDef]", [item.op for item in items])
     try:
         table.client.transact_write_items(TransactItems=ops)
     except ClientError as exc:

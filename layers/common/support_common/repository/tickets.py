@@ -1,4 +1,4 @@
-"""Tickets and their comments: `TICKET#<id> / TICKET` and `TICKET#<id> / COMMENT#<created_at>#<id>`.
+"""Reading and writing tickets and their comments (items in `ticket_items`).
 
 Every list is a Query on one of eight sparse GSIs, all sorted by `created` (<created_at>#<id>):
 by tenant, by tenant and type/status/priority, and the same four across all tenants (support staff).
@@ -19,90 +19,18 @@ from support_common.aws_errors import condition_failed
 from support_common.errors import IdCollision, InvalidInput, VersionConflict
 from support_common.models import Comment, Priority, Status, Ticket, TicketType, iso, utcnow
 from support_common.repository.messages import mail_marker_put, message_id_puts
-from support_common.repository.table import (
-    Table,
-    TxItem,
-    batch_get,
-    from_item,
-    key,
-    put_if_absent,
-    ser,
-    to_item,
-    transact,
+from support_common.repository.table import Table, TxItem, batch_get, put_if_absent, ser, to_item, transact
+from support_common.repository.ticket_items import (
+    INDEXES,
+    SORT_ATTR,
+    TICKET_SK,
+    comment_from_item,
+    index_values,
+    ticket_from_item,
+    ticket_item,
+    ticket_key,
+    ticket_pk,
 )
-
-TICKET_SK = "TICKET"
-SORT_ATTR = "created"
-BATCH_GET_MAX = 100
-
-# Index name -> (partition attribute, the filter it serves, whether it spans all tenants).
-INDEXES: dict[str, tuple[str, str | None, bool]] = {
-    "by_tenant": ("t_pk", None, False),
-    "by_tenant_type": ("t_type_pk", "type", False),
-    "by_tenant_status": ("t_status_pk", "status", False),
-    "by_tenant_priority": ("t_priority_pk", "priority", False),
-    "by_all": ("a_pk", None, True),
-    "by_all_type": ("a_type_pk", "type", True),
-    "by_all_status": ("a_status_pk", "status", True),
-    "by_all_priority": ("a_priority_pk", "priority", True),
-}
-# Fields stored on a ticket item that are not ticket fields.
-_KEY_ATTRS = frozenset({"pk", "sk", SORT_ATTR, "entity"} | {attr for attr, _, _ in INDEXES.values()})
-
-
-def ticket_pk(ticket_id: str) -> str:
-    return f"TICKET#{ticket_id}"
-
-
-def ticket_key(ticket_id: str) -> dict[str, Any]:
-    return key(ticket_pk(ticket_id), TICKET_SK)
-
-
-def _index_values(tenant: str, type_: str, status: str, priority: str) -> dict[str, str]:
-    """The partition value of every list index for a ticket with these fields."""
-    values = {"type": type_, "status": status, "priority": priority}
-    out: dict[str, str] = {}
-    for attr, field, all_tenants in INDEXES.values():
-        scope = "ALL" if all_tenants else f"T#{tenant}"
-        out[attr] = scope if field is None else f"{scope}#{field}#{values[field]}"
-    return out
-
-
-def ticket_item(ticket: Ticket) -> dict[str, Any]:
-    """A ticket as its table item, with its list-index attributes."""
-    data = ticket.model_dump(mode="json", exclude_none=True)
-    data["related"] = set(ticket.related)
-    data.update(
-        pk=ticket_pk(ticket.id),
-        sk=TICKET_SK,
-        entity="ticket",
-        **{SORT_ATTR: f"{data['created_at']}#{ticket.id}"},
-        **_index_values(ticket.tenant, ticket.type, ticket.status, ticket.priority),
-    )
-    return to_item(data)
-
-
-def ticket_from_item(item: dict[str, Any]) -> Ticket:
-    data = {k: v for k, v in from_item(item).items() if k not in _KEY_ATTRS}
-    data["related"] = sorted(data.get("related") or ())
-    return Ticket.model_validate(data)
-
-
-def _comment_from_item(item: dict[str, Any]) -> Comment:
-    data = {k: v for k, v in from_item(item).items() if k not in ("pk", "sk", "entity")}
-    return Comment.model_validate(data)
-
-
-def ticket_from_image(image: dict[str, Any] | None) -> Ticket | None:
-    """The ticket in a DynamoDB stream image, or None when the image is not a ticket item."""
-    if not image or image.get("sk", {}).get("S") != TICKET_SK:
-        return None
-    return ticket_from_item(image)
-
-
-def is_ticket_key(keys: dict[str, Any]) -> bool:
-    """Whether a stream record's Keys name a ticket item (not a comment, page or contact)."""
-    return bool(keys.get("sk", {}).get("S") == TICKET_SK and keys.get("pk", {}).get("S", "").startswith("TICKET#"))
 
 
 @dataclass(frozen=True)
@@ -135,6 +63,9 @@ def _decode_token(token: str) -> tuple[str, str, str]:
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput("next_token is not a token this API issued", field="next_token") from exc
     return index, sort_value, ticket_id
+
+
+BATCH_GET_MAX = 100
 
 
 def _unlinkable(other: str) -> InvalidInput:
@@ -217,7 +148,7 @@ class TicketStore:
                 if sk == TICKET_SK:
                     ticket = ticket_from_item(item)
                 elif sk.startswith("COMMENT#"):
-                    comments.append(_comment_from_item(item))
+                    comments.append(comment_from_item(item))
             if "LastEvaluatedKey" not in resp:
                 break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
@@ -271,7 +202,7 @@ class TicketStore:
         new_data = updated.model_dump(mode="json")
         fields = {k: new_data[k] for k in changes}
         if {"tenant", "type", "status", "priority"} & changes.keys():
-            fields.update(_index_values(updated.tenant, updated.type, updated.status, updated.priority))
+            fields.update(index_values(updated.tenant, updated.type, updated.status, updated.priority))
         for i, (name, value) in enumerate(fields.items()):
             names[f"#f{i}"] = name
             if name == "related":

@@ -1,0 +1,82 @@
+"""Ticket and comment items: `TICKET#<id> / TICKET` with its list-index attributes, and
+`TICKET#<id> / COMMENT#<created_at>#<comment id>`; also how stream images decode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from support_common.models import Comment, Ticket
+from support_common.repository.table import from_item, key, to_item
+
+TICKET_SK = "TICKET"
+SORT_ATTR = "created"
+BATCH_GET_MAX = 100
+
+# Index name -> (partition attribute, the filter it serves, whether it spans all tenants).
+INDEXES: dict[str, tuple[str, str | None, bool]] = {
+    "by_tenant": ("t_pk", None, False),
+    "by_tenant_type": ("t_type_pk", "type", False),
+    "by_tenant_status": ("t_status_pk", "status", False),
+    "by_tenant_priority": ("t_priority_pk", "priority", False),
+    "by_all": ("a_pk", None, True),
+    "by_all_type": ("a_type_pk", "type", True),
+    "by_all_status": ("a_status_pk", "status", True),
+    "by_all_priority": ("a_priority_pk", "priority", True),
+}
+# Fields stored on a ticket item that are not ticket fields.
+_KEY_ATTRS = frozenset({"pk", "sk", SORT_ATTR, "entity"} | {attr for attr, _, _ in INDEXES.values()})
+
+
+def ticket_pk(ticket_id: str) -> str:
+    return f"TICKET#{ticket_id}"
+
+
+def ticket_key(ticket_id: str) -> dict[str, Any]:
+    return key(ticket_pk(ticket_id), TICKET_SK)
+
+
+def index_values(tenant: str, type_: str, status: str, priority: str) -> dict[str, str]:
+    """The partition value of every list index for a ticket with these fields."""
+    values = {"type": type_, "status": status, "priority": priority}
+    out: dict[str, str] = {}
+    for attr, field, all_tenants in INDEXES.values():
+        scope = "ALL" if all_tenants else f"T#{tenant}"
+        out[attr] = scope if field is None else f"{scope}#{field}#{values[field]}"
+    return out
+
+
+def ticket_item(ticket: Ticket) -> dict[str, Any]:
+    """A ticket as its table item, with its list-index attributes."""
+    data = ticket.model_dump(mode="json", exclude_none=True)
+    data["related"] = set(ticket.related)
+    data.update(
+        pk=ticket_pk(ticket.id),
+        sk=TICKET_SK,
+        entity="ticket",
+        **{SORT_ATTR: f"{data['created_at']}#{ticket.id}"},
+        **index_values(ticket.tenant, ticket.type, ticket.status, ticket.priority),
+    )
+    return to_item(data)
+
+
+def ticket_from_item(item: dict[str, Any]) -> Ticket:
+    data = {k: v for k, v in from_item(item).items() if k not in _KEY_ATTRS}
+    data["related"] = sorted(data.get("related") or ())
+    return Ticket.model_validate(data)
+
+
+def comment_from_item(item: dict[str, Any]) -> Comment:
+    data = {k: v for k, v in from_item(item).items() if k not in ("pk", "sk", "entity")}
+    return Comment.model_validate(data)
+
+
+def ticket_from_image(image: dict[str, Any] | None) -> Ticket | None:
+    """The ticket in a DynamoDB stream image, or None when the image is not a ticket item."""
+    if not image or image.get("sk", {}).get("S") != TICKET_SK:
+        return None
+    return ticket_from_item(image)
+
+
+def is_ticket_key(keys: dict[str, Any]) -> bool:
+    """Whether a stream record's Keys name a ticket item (not a comment, page or contact)."""
+    return bool(keys.get("sk", {}).get("S") == TICKET_SK and keys.get("pk", {}).get("S", "").startswith("TICKET#"))
