@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support_common.settings import FunctionSettings, SettingsError, load_settings
+
+from tests.conftest import reset_functions
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = ROOT / "layers" / "common" / "support_common"
@@ -137,3 +141,30 @@ def test_unit_tests_cannot_open_sockets() -> None:
     # THEN it fails loudly
     with pytest.raises(AssertionError, match="cannot open sockets"):
         socket.create_connection(("127.0.0.1", 9))
+
+
+@pytest.mark.parametrize(
+    ("module", "variable"),
+    [
+        ("functions.intake.app", "DASHBOARD_ORIGIN"),
+        ("functions.email_ingest.app", "RAW_MAIL_BUCKET"),
+        ("functions.escalate.app", "PAGER_TOPIC_ARN"),
+    ],
+)
+def test_handler_missing_variable_fails_first_invocation_naming_it(
+    module: str, variable: str, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+) -> None:
+    # GIVEN a function deployed without one of its variables (and the rest of its table settings)
+    monkeypatch.setenv("TABLE_NAME", "tickets")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv(variable, "")
+    reset_functions()
+    handler = importlib.import_module(module).lambda_handler
+
+    # WHEN it is first invoked
+    with pytest.raises(SettingsError) as caught:
+        handler({"Records": [{}]}, lambda_context)
+    reset_functions()
+
+    # THEN the invocation fails and says which variable is missing
+    assert variable in str(caught.value)
