@@ -52,7 +52,7 @@ class Desk:
         ]["QueueArn"]
         self.scheduler.create_schedule_group(Name=GROUP)
         self.stream_arn = self.ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
-        # moto routes the streams API only at this endpoint (see DESIGN.md, known pitfalls).
+        # moto 5.2 routes the streams API only at this explicit endpoint (its default is "not yet implemented").
         self.streams = boto3.client(
             "dynamodbstreams", region_name=REGION, endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com"
         )
