@@ -121,7 +121,11 @@ def aws_stack() -> Iterator[dict[str, Any]]:
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
         boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=GROUP)
         os.environ.update(
-            {k: v for k, v in DEPLOYED_ENV.items() if k.startswith(("SCHEDULER", "ESCALATE", "ACK", "MAX"))}
+            {
+                k: v
+                for k, v in DEPLOYED_ENV.items()
+                if k.startswith(("SCHEDULER", "ESCALATE", "ACK", "MAX", "DASHBOARD"))
+            }
         )
         os.environ["PAGER_TOPIC_ARN"] = topic
         stream_arn = ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
