@@ -11,6 +11,8 @@ from moto import mock_aws
 
 from local.cfn import create_table
 from tests.conftest import Stores, reset_functions
+from tests.integration import iam
+from tests.integration.test_iam_policies import COMPLETE
 
 REGION = "eu-west-1"
 TABLE = "tickets"
@@ -52,3 +54,30 @@ def ddb(aws: None) -> Any:
 def stores(table: str, ddb: Any) -> Stores:
     """The repository's stores on the test table, for arranging and inspecting state."""
     return Stores.on(ddb, table)
+
+
+# --- the IAM check: record each function's calls, check them last ---------------------------
+
+DRIVEN_MODULES = ("test_intake_api.py", "test_email_ingest.py", "test_escalate.py")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    iam.install()
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        items[0].config.stash[_DESELECTED] = True
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The IAM checks read what every other test recorded: they run last.
+    checks = [i for i in items if i.get_closest_marker("iam_check")]
+    items[:] = [i for i in items if not i.get_closest_marker("iam_check")] + checks
+    modules = {i.path.name for i in items}
+    complete = all(m in modules for m in DRIVEN_MODULES) and not config.stash.get(_DESELECTED, False)
+    config.stash[COMPLETE] = complete
+
+
+_DESELECTED = pytest.StashKey[bool]()
