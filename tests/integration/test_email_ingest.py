@@ -374,7 +374,7 @@ def test_create_mail_ticket_racing_redelivery_raises_already_filed(mailroom: Mai
 
     # THEN the transaction refuses it, and nothing of it is written
     with pytest.raises(MailAlreadyFiled):
-        mailroom.stores.tickets.create(twin, filed_from="race2ic28trm7dfhrc2v0c1")
+        mailroom.stores.tickets.create(twin, token="racing-delivery", filed_from="race2ic28trm7dfhrc2v0c1")
     assert mailroom.stores.tickets.get("INC-ZZZZZZ") is None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,20 @@ UPDATE_ATTEMPTS = 3
 def new_ticket_id(ticket_type: TicketType) -> str:
     """A fresh random id such as INC-7KQ2XH: 30 random bits, typable, not a counter."""
     body = "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+    return f"{ID_PREFIX[ticket_type]}-{body}"
+
+
+def request_token(request_key: str | None) -> str:
+    """The token a ticket write carries: derived from a retryable request's key, else random."""
+    if request_key is None:
+        return secrets.token_hex(16)
+    return hashlib.sha256(request_key.encode()).hexdigest()[:32]
+
+
+def keyed_ticket_id(ticket_type: TicketType, token: str) -> str:
+    """The ticket id a keyed request asks for first: the same on every retry of that request."""
+    number = int(token, 16)
+    body = "".join(ID_ALPHABET[(number >> (5 * i)) & 31] for i in range(ID_LENGTH))
     return f"{ID_PREFIX[ticket_type]}-{body}"
 
 
@@ -131,21 +146,32 @@ class TicketService:
         self.store = store
 
     def create(
-        self, identity: Identity, draft: NewTicket, *, channel: Channel, filed_from: str | None = None
+        self,
+        identity: Identity,
+        draft: NewTicket,
+        *,
+        channel: Channel,
+        filed_from: str | None = None,
+        request_key: str | None = None,
     ) -> Ticket:
         """Create a ticket for `identity`; retries on the rare id collision.
 
         `filed_from` is the SES message id of a ticket from email: the message's marker is written
         with the ticket, and MailAlreadyFiled raised when the message was filed before.
+        `request_key` names a request that may be retried (an Idempotency-Key with its caller): its
+        ticket id and token derive from it, so a retry finds the ticket the first try wrote, even
+        when the first answer never came back.
         """
         check_type_rules(draft, channel)
         title = clean_title(draft.title)
         related = _normalized_related(draft.related)
         now = utcnow()
         tenant = draft.tenant or identity.tenant
+        token = request_token(request_key)
+        first_id = draft.ticket_id or (keyed_ticket_id(draft.type, token) if request_key else None)
         for attempt in range(ID_ATTEMPTS):
             ticket = Ticket(
-                id=draft.ticket_id if draft.ticket_id and attempt == 0 else new_ticket_id(draft.type),
+                id=first_id if first_id and attempt == 0 else new_ticket_id(draft.type),
                 type=draft.type,
                 priority=draft.priority,
                 title=title,
@@ -163,8 +189,9 @@ class TicketService:
                 updated_at=now,
             )
             try:
-                self.store.create(
+                ticket = self.store.create(
                     ticket,
+                    token=token,
                     link_tenant=None if identity.is_support else tenant,
                     require_incidents=draft.type == TicketType.PROBLEM,
                     filed_from=filed_from,

@@ -16,6 +16,7 @@ from pydantic import Field
 from support_common.api import contacts, tickets
 from support_common.api.errors import MAX_BODY_BYTES, error_body, error_response, status_of
 from support_common.api.services import Services
+from support_common.aws_errors import error_code, is_transient
 from support_common.contacts import ContactService
 from support_common.errors import SupportError
 from support_common.observability import entry_point, logger
@@ -81,6 +82,18 @@ def build_app(origin: str) -> APIGatewayHttpResolver:
             errors.append({"field": ".".join(loc) or None, "reason": str(err.get("msg") or err.get("type"))})
         logger.info("request invalid", fields=[e["field"] for e in errors])
         return error_response(422, "the request is invalid", errors)
+
+    @app.exception_handler(Exception)
+    def _aws_unavailable(exc: Exception) -> Response[str]:
+        # Throttling or an outage is nobody's input: say "retry", never a bare 500.
+        if not (is_transient(exc) or (exc.__cause__ is not None and is_transient(exc.__cause__))):
+            raise exc
+        logger.warning("request deferred", reason="aws-unavailable", error=error_code(exc))
+        response = error_response(
+            503, "the service is busy; retry in a moment", [{"field": None, "reason": "busy"}]
+        )
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.not_found
     def _route_not_found(exc: Exception) -> Response[str]:

@@ -74,14 +74,15 @@ def create_ticket(
         }
 
         def create(data: dict[str, object]) -> dict[str, object]:
-            return _create(identity, CreateTicketRequest.model_validate(data)).model_dump(mode="json")
+            key = f"{identity.tenant}|{identity.email}|{idempotency_key}"
+            return _create(identity, CreateTicketRequest.model_validate(data), key).model_dump(mode="json")
 
         once = services(router.context).once_only()
         return _ticket_response(201, TicketOut.model_validate(once.create(request, create, router.lambda_context)))
     return _ticket_response(201, _create(identity, body))
 
 
-def _create(identity: Identity, body: CreateTicketRequest) -> TicketOut:
+def _create(identity: Identity, body: CreateTicketRequest, request_key: str | None = None) -> TicketOut:
     """Create a dashboard ticket and return it as the API shows it."""
     draft = NewTicket(
         type=body.type,
@@ -91,7 +92,10 @@ def _create(identity: Identity, body: CreateTicketRequest) -> TicketOut:
         environment=body.environment,
         related=body.related,
     )
-    return TicketOut.of(services(router.context).tickets.create(identity, draft, channel=Channel.DASHBOARD))
+    created = services(router.context).tickets.create(
+        identity, draft, channel=Channel.DASHBOARD, request_key=request_key
+    )
+    return TicketOut.of(created)
 
 
 @router.get(

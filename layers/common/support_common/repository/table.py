@@ -64,16 +64,20 @@ class TxItem:
     on_condition_failed: Callable[[], Exception] | None = None
 
 
-def transact(table: Table, items: Sequence[TxItem]) -> None:
+def transact(table: Table, items: Sequence[TxItem], *, client_token: str | None = None) -> None:
     """Write `items` in one transaction.
 
     A cancellation by a failed condition raises the first such item's own exception; a cancellation
     for any other reason (throttling, a conflicting transaction) re-raises the ClientError, which
-    `aws_errors.is_transient` classifies.
+    `aws_errors.is_transient` classifies. `client_token` makes a retry of the same transaction
+    within ten minutes succeed without writing again (its first answer may have been lost).
     """
     ops = cast("list[TransactWriteItemTypeDef]", [item.op for item in items])
     try:
-        table.client.transact_write_items(TransactItems=ops)
+        if client_token is None:
+            table.client.transact_write_items(TransactItems=ops)
+        else:
+            table.client.transact_write_items(TransactItems=ops, ClientRequestToken=client_token)
     except ClientError as exc:
         reasons = cancellation_reasons(exc)
         for item, reason in zip(items, reasons, strict=False):

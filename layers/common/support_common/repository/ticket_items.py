@@ -9,6 +9,8 @@ from support_common.models import Comment, Ticket
 from support_common.repository.table import from_item, key, to_item
 
 TICKET_SK = "TICKET"
+# Which request wrote a ticket: a retry whose first attempt was applied recognises its own write.
+CREATED_BY = "created_by_request"
 SORT_ATTR = "created"
 BATCH_GET_MAX = 100
 
@@ -24,7 +26,7 @@ INDEXES: dict[str, tuple[str, str | None, bool]] = {
     "by_all_priority": ("a_priority_pk", "priority", True),
 }
 # Fields stored on a ticket item that are not ticket fields.
-_KEY_ATTRS = frozenset({"pk", "sk", SORT_ATTR, "entity"} | {attr for attr, _, _ in INDEXES.values()})
+_KEY_ATTRS = frozenset({"pk", "sk", SORT_ATTR, "entity", CREATED_BY} | {attr for attr, _, _ in INDEXES.values()})
 
 
 def ticket_pk(ticket_id: str) -> str:

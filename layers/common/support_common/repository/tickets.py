@@ -21,6 +21,7 @@ from support_common.models import Comment, Priority, Status, Ticket, TicketType,
 from support_common.repository.messages import mail_marker_put, message_id_puts
 from support_common.repository.table import Table, TxItem, batch_get, put_if_absent, ser, to_item, transact
 from support_common.repository.ticket_items import (
+    CREATED_BY,
     INDEXES,
     SORT_ATTR,
     TICKET_SK,
@@ -84,21 +85,28 @@ class TicketStore:
         self,
         ticket: Ticket,
         *,
+        token: str,
         link_tenant: str | None = None,
         require_incidents: bool = False,
         filed_from: str | None = None,
-    ) -> None:
-        """Write a new ticket; raise IdCollision when its id is taken.
+    ) -> Ticket:
+        """Write a new ticket and return it as stored; raise IdCollision when its id is taken.
 
-        Message ids and reverse links of `related` are written in the same transaction, so a
-        ticket never exists half-linked. `link_tenant` confines related tickets to one tenant.
-        `filed_from` names the SES message the ticket comes from: its marker is written in the same
+        `token` names the request: when the id is taken by a ticket this very request wrote (its
+        first attempt was applied but the answer lost, and the SDK or the caller retried), that
+        ticket is returned instead of a collision, so no retry makes a second ticket. Message ids
+        and reverse links of `related` are written in the same transaction, so a ticket never
+        exists half-linked. `link_tenant` confines related tickets to one tenant. `filed_from`
+        names the SES message the ticket comes from: its marker is written in the same
         transaction, and MailAlreadyFiled is raised when that message was filed before.
         """
-        item = ticket_item(ticket)
+        item = {**ticket_item(ticket), CREATED_BY: ser(token)}
         if not ticket.related and not ticket.message_ids and filed_from is None:
-            put_if_absent(self.table, item, lambda: IdCollision(ticket.id))
-            return
+            try:
+                put_if_absent(self.table, item, lambda: IdCollision(ticket.id))
+            except IdCollision:
+                return self._written_by(ticket.id, token)
+            return ticket
         put = {
             "Put": {"TableName": self.table.name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
         }
@@ -111,7 +119,21 @@ class TicketStore:
         if filed_from is not None:
             # First: a message filed before is a duplicate, whatever else the transaction meets.
             items.insert(0, mail_marker_put(self.table, filed_from, ticket.id, None))
-        transact(self.table, items)
+        try:
+            transact(self.table, items, client_token=token)
+        except IdCollision:
+            return self._written_by(ticket.id, token)
+        return ticket
+
+    def _written_by(self, ticket_id: str, token: str) -> Ticket:
+        """The ticket `ticket_id` if the request `token` wrote it; else IdCollision."""
+        resp = self.table.client.get_item(
+            TableName=self.table.name, Key=ticket_key(ticket_id), ConsistentRead=True
+        )
+        item = resp.get("Item")
+        if item is None or item.get(CREATED_BY, {}).get("S") != token:
+            raise IdCollision(ticket_id)
+        return ticket_from_item(item)
 
     def get(self, ticket_id: str) -> Ticket | None:
         """Return a ticket without its comments, or None."""
