@@ -16,10 +16,12 @@ from support_common.email_intake import handler as email
 from support_common.models import TRIAGE_TENANT, Status
 from support_common.repository.messages import MailAlreadyFiled
 from support_common.repository.tickets import TicketFilter
+from support_common.settings import SettingsError
 
 from functions.email_ingest.app import lambda_handler
 from tests.conftest import Stores
 from tests.integration.conftest import REGION, TABLE
+from tests.integration.faults import fail_nth
 from tests.integration.mailroom import ACK_SENDER, BUCKET, CORPUS, DOMAIN, LONG_ENOUGH, Mailroom, mail
 
 
@@ -794,3 +796,63 @@ def test_ingest_every_corpus_message_never_fails(mailroom: Mailroom) -> None:
     assert failed == {}
     assert outcomes["sisimai/lhost-exim-01.eml"]["reason"] == "bounce"
     assert outcomes["talon/outlook.eml"]["kind"] == "ticket"
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+
+def test_ingest_transaction_cancelled_by_throttling_fails_the_invocation_and_retry_files_once(
+    mailroom: Mailroom,
+) -> None:
+    # GIVEN the ticket's transaction cancelled for throttling (not by any condition of ours)
+    client = email.wiring().intake.tickets.store.table.client
+    cancelled: list[str] = []
+
+    def cancel(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        cancelled.append("TransactWriteItems")
+        client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", cancel)
+        return AWSResponse("https://dynamodb", 400, {}, None), {
+            "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+            "CancellationReasons": [{"Code": "None"}, {"Code": "ThrottlingError"}, {"Code": "None"}],
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", cancel)
+    raw = mail("Checkout returns 502", message_id="<cancelled@mail.acme.example>")
+
+    # WHEN it arrives: the invocation fails (Lambda retries it), then the retry comes
+    with pytest.raises(ClientError):
+        mailroom.deliver(raw, ses_id="0000cancelled0000000000000o3vrnil0e2ic28trm7")
+    retried = mailroom.deliver(raw, ses_id="0000cancelled0000000000000o3vrnil0e2ic28trm7")
+
+    # THEN one ticket, filed by the retry
+    assert cancelled == ["TransactWriteItems"]
+    assert retried["kind"] == "ticket"
+    page = mailroom.stores.tickets.list(TicketFilter(tenant="acme"), limit=10, next_token=None)
+    assert [t.id for t in page.items] == [retried["ticket_id"]]
+
+
+def test_ingest_failed_acknowledgement_gives_its_claim_back(mailroom: Mailroom) -> None:
+    # GIVEN SES refusing the first acknowledgement once
+    ses = email.wiring().intake.acknowledger.ses()
+    fail_nth(ses, "SendRawEmail", "Throttling", nth=1)
+
+    # WHEN two new tickets come from the same sender within the rate limit
+    first = mailroom.deliver(mail("Checkout returns 502"))
+    second = mailroom.deliver(mail("Search is slow"), to=f"question@{DOMAIN}")
+
+    # THEN the failed acknowledgement did not silence the next one
+    assert (first["acknowledged"], second["acknowledged"]) == (False, True)
+    assert len(mailroom.sent()) == 1
+
+
+def test_ingest_unconfigured_function_fails_the_invocation(
+    mailroom: Mailroom, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the function deployed without its bucket variable
+    monkeypatch.delenv("RAW_MAIL_BUCKET")
+    email.reset()
+
+    # WHEN a message arrives: the invocation fails (retried, then parked), never "filed as failed"
+    with pytest.raises(SettingsError, match="RAW_MAIL_BUCKET"):
+        mailroom.deliver(mail("Checkout returns 502"))

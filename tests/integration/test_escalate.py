@@ -16,6 +16,7 @@ from support_common.paging import handler as paging
 from functions.escalate import app as escalate_app
 from tests.conftest import FakeLambdaContext
 from tests.integration.desk import ALICE, DASHBOARD, FUNCTION_ARN, GROUP, ROLE_ARN, STAFF, Desk, _ids, _level
+from tests.integration.faults import fail_nth
 
 
 @pytest.fixture
@@ -432,3 +433,44 @@ def test_escalate_page_emits_metrics_by_level(desk: Desk, capsys: pytest.Capture
     delays = [b["TimeToPage"] for b in blobs if "TimeToPage" in b]
     assert len(delays) == 1
     assert 0 <= delays[0][0] < 60_000
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+
+def test_escalate_mark_sent_throttled_then_redelivered_pages_once(desk: Desk) -> None:
+    # GIVEN an urgent incident, and DynamoDB throttling the "mark page sent" write past the SDK's retries
+    ticket_id = desk.create()
+    records = desk.records()
+    client = paging.wiring().pager.tickets.table.client
+    for nth in (1, 2, 3):
+        fail_nth(client, "UpdateItem", "ProvisionedThroughputExceededException", nth=nth)
+
+    # WHEN the batch is delivered, then delivered again after the claim's lease would have ended
+    first = desk.deliver(records)
+    [record] = desk.pages_store.list(ticket_id)
+    again = desk.deliver(records)
+
+    # THEN the page is recorded sent (our own retry), and the redelivery sends nothing more
+    assert first == again == {"batchItemFailures": []}
+    assert record.state == "sent"
+    assert _ids(desk.pages()) == [ticket_id]
+
+
+def test_escalate_publish_is_not_retried_by_the_sdk(desk: Desk) -> None:
+    # GIVEN an urgent incident, and SNS failing its first PublishBatch with a server error
+    ticket_id = desk.create()
+    sns = paging.wiring().pager.sns
+    calls = fail_nth(sns, "PublishBatch", "InternalError", nth=1, status=500)
+
+    # WHEN the batch is delivered, then retried by the mapping
+    records = desk.records()
+    with pytest.raises(BatchProcessingError):
+        desk.deliver(records)
+    retried = desk.deliver(records)
+
+    # THEN the SDK did not resend it (a lost answer would page twice): the batch failed, and the
+    # mapping's retry paged once
+    assert calls == ["PublishBatch", "PublishBatch"]
+    assert retried == {"batchItemFailures": []}
+    assert _ids(desk.pages()) == [ticket_id]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from email.utils import formatdate
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -100,6 +100,18 @@ class Acknowledger:
         self.region = region
         self.dashboard_url = dashboard_url
 
+    def _send(self, claim: str, to: str, raw: bytes) -> dict[str, Any]:
+        """Send once (no SDK retry: a send whose answer was lost must not go twice); a failed send
+        gives the rate-limit claim back, so that the next message is acknowledged."""
+        try:
+            return dict(self.ses().send_raw_email(Source=self.sender, Destinations=[to], RawMessage={"Data": raw}))
+        except AWS_ERRORS:
+            try:
+                self.limits.release(claim)
+            except AWS_ERRORS as exc:
+                logger.warning("acknowledgement claim not released", error=error_code(exc))
+            raise
+
     @staticmethod
     def recipient(mail: InboundMail) -> str | None:
         """The envelope sender, when SES verified it (SPF pass); else no acknowledgement."""
@@ -123,7 +135,7 @@ class Acknowledger:
                 in_reply_to=in_reply_to,
                 dashboard_url=self.dashboard_url,
             )
-            resp = self.ses().send_raw_email(Source=self.sender, Destinations=[to], RawMessage={"Data": raw})
+            resp = self._send(claim, to, raw)
         except (*AWS_ERRORS, ValueError) as exc:
             # The ticket exists: a lost acknowledgement is logged, never a failed message.
             logger.warning("acknowledgement failed", ticket_id=ticket.id, error=error_code(exc))

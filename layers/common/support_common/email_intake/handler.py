@@ -55,8 +55,10 @@ def wiring() -> Wiring:
 
     @cache
     def ses() -> SESClient:
-        # Built on the first acknowledgement only: most cold starts never send one.
-        return boto3.client("ses", region_name=settings.region, config=config)
+        # Built on the first acknowledgement only: most cold starts never send one. No SDK retry:
+        # SendRawEmail is not idempotent, so a send whose answer was lost would go twice.
+        once = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+        return boto3.client("ses", region_name=settings.region, config=once)
 
     intake = EmailIntake(
         tickets=TicketService(TicketStore(table)),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from support_common.aws_errors import AWS_ERRORS, Unprocessed, error_code
+from support_common.aws_errors import AWS_ERRORS, Unprocessed, error_code, is_transient
 from support_common.models import Ticket, utcnow
 from support_common.observability import count, logger, metrics
 from support_common.paging.decision import Action, Change, change_from_record
@@ -43,6 +43,9 @@ PUBLISH_BATCH_BYTES = 256 * 1024
 LEASE_MARGIN_SECONDS = 2
 # A stream record older than this is checked against the table before it pages.
 STALE_RECORD_SECONDS = 120
+# Marking a sent page: our attempts on top of the SDK's, with a short back-off.
+FINISH_ATTEMPTS = 4
+FINISH_BACKOFF_SECONDS = 0.1
 
 
 class PageFailed(Exception):
@@ -258,24 +261,31 @@ class Pager:
 
     def _finish(self, page: _Claimed, *, scheduled: bool) -> None:
         sent_at = page.published_at or self.clock()
-        try:
-            kept = self.pages.finish(
-                page.ticket.id,
-                page.level,
-                token=page.token,
-                message_id=str(page.message_id),
-                sent_at=sent_at.isoformat().replace("+00:00", "Z"),
-                scheduled=scheduled,
-            )
-        except AWS_ERRORS as exc:
-            # Failing the record would page again after the lease; the page is out, so log instead.
-            logger.error(
-                "page sent but not recorded",
-                ticket_id=page.ticket.id,
-                escalation_level=page.level,
-                error=error_code(exc),
-            )
-            kept = True
+        kept = True
+        # The page is out: a claim left `sending` would be retaken after its lease and page again,
+        # so marking it sent is retried here (the SDK's own retries included) before giving up.
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                kept = self.pages.finish(
+                    page.ticket.id,
+                    page.level,
+                    token=page.token,
+                    message_id=str(page.message_id),
+                    sent_at=sent_at.isoformat().replace("+00:00", "Z"),
+                    scheduled=scheduled,
+                )
+                break
+            except AWS_ERRORS as exc:
+                if attempt + 1 < FINISH_ATTEMPTS and is_transient(exc):
+                    time.sleep(FINISH_BACKOFF_SECONDS * 2**attempt)
+                    continue
+                logger.error(
+                    "page sent but not recorded",
+                    ticket_id=page.ticket.id,
+                    escalation_level=page.level,
+                    error=error_code(exc),
+                )
+                break
         if not kept:
             logger.warning("page claim lost while sending", ticket_id=page.ticket.id, escalation_level=page.level)
         logger.info(

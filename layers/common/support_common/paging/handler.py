@@ -69,7 +69,13 @@ def wiring() -> Wiring:
     pager = Pager(
         tickets=TicketStore(table),
         pages=PageStore(table),
-        sns=boto3.client("sns", region_name=settings.region, config=config),
+        # No SDK retry for PublishBatch (not idempotent: a retry after a lost answer pages twice); a
+        # failed publish releases the page claim and the record is retried by Lambda instead.
+        sns=boto3.client(
+            "sns",
+            region_name=settings.region,
+            config=config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1})),
+        ),
         timers=Timers(boto3.client("scheduler", region_name=settings.region, config=config), escalation),
         topic_arn=settings.pager_topic_arn,
         dashboard_url=settings.dashboard_url,
