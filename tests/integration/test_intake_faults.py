@@ -88,3 +88,28 @@ def test_create_throttled_beyond_retries_is_a_visible_failure_and_a_retry_comple
     assert first_status == 503
     assert status == 201
     assert tickets_of(stores) == [ticket["id"]]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "text/plain", "application/x-www-form-urlencoded"]
+)
+def test_create_body_not_json_is_415_never_500(content_type: str, stores: Stores) -> None:
+    # GIVEN a body of another media type (a multipart one without its boundary, say)
+    event = http_event("POST", "/tickets", raw_body="--x\r\n", headers={"content-type": content_type})
+
+    # WHEN it is sent
+    status, error = call(event)
+
+    # THEN a 415 with the documented error body, and no ticket
+    assert status == 415
+    assert error["errors"][0]["field"] == "Content-Type"
+    assert tickets_of(stores) == []
+
+
+def test_create_whitespace_title_is_refused_like_patch() -> None:
+    # GIVEN a title of spaces only
+    status, error = call(http_event("POST", "/tickets", body={**QUESTION, "title": "   "}))
+
+    # THEN the same rule as PATCH: a 422 on the title
+    assert status == 422
+    assert error["errors"][0]["field"] == "title"

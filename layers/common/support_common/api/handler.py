@@ -141,6 +141,14 @@ def reset() -> None:
     wiring.cache_clear()
 
 
+JSON_TYPES = frozenset({"application/json", ""})
+
+
+def _header(event: dict[str, Any], name: str) -> str:
+    headers = event.get("headers") or {}
+    return next((str(v) for k, v in headers.items() if str(k).lower() == name), "")
+
+
 def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Answer one API Gateway HTTP API (payload 2.0) request."""
     body = event.get("body") or ""
@@ -151,6 +159,16 @@ def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "statusCode": HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             "headers": {"Content-Type": "application/json"},
             "body": error_body(message, [{"field": None, "reason": message}]),
+        }
+    media_type = _header(event, "content-type").partition(";")[0].strip().lower()
+    if body and media_type not in JSON_TYPES:
+        # Only JSON is read; the validation layer would raise on some other types (a multipart body
+        # without a boundary), which must be the caller's 415, never a 500.
+        message = "send the body as application/json"
+        return {
+            "statusCode": HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "headers": {"Content-Type": "application/json"},
+            "body": error_body(message, [{"field": "Content-Type", "reason": message}]),
         }
     if event.get("isBase64Encoded") and body:
         event = {**event, "body": base64.b64decode(body).decode("utf-8", "replace"), "isBase64Encoded": False}
