@@ -16,9 +16,7 @@ from bench.common import RUNS, cold_start, counting, lambda_env, top_imports
 REGION = "eu-west-1"
 DOMAIN = "support.example.com"
 BUCKET = "raw-mail"
-DEPLOYED_ENV = lambda_env(
-    "email_ingest", RAW_MAIL_BUCKET=BUCKET, SUPPORT_DOMAIN=DOMAIN, ACK_SENDER=f"support@{DOMAIN}"
-)
+DEPLOYED_ENV = lambda_env("email_ingest", RAW_MAIL_BUCKET=BUCKET, SUPPORT_DOMAIN=DOMAIN)
 
 
 def _mail(subject: str, body: str, *, sender: str, message_id: str, **headers: str) -> Any:

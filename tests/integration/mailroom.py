@@ -21,7 +21,7 @@ from tests.integration.conftest import REGION
 
 DOMAIN = "support.example.com"
 BUCKET = "support-desk-raw-mail-test"
-ACK_SENDER = f"support@{DOMAIN}"
+ACK_SENDER = f"incident@{DOMAIN}"
 CORPUS = Path(__file__).resolve().parents[1] / "mail-corpus"
 LONG_ENOUGH = (
     "Please add a second SFTP account for our auditors on the production server www.acme.example, "

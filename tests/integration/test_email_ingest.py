@@ -29,7 +29,6 @@ from tests.integration.mailroom import ACK_SENDER, BUCKET, CORPUS, DOMAIN, LONG_
 def mailroom(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Iterator[Mailroom]:
     monkeypatch.setenv("RAW_MAIL_BUCKET", BUCKET)
     monkeypatch.setenv("SUPPORT_DOMAIN", DOMAIN)
-    monkeypatch.setenv("ACK_SENDER", ACK_SENDER)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "email_ingest")
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})

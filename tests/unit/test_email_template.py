@@ -101,7 +101,7 @@ def test_email_ingest_function_settings_and_log_retention() -> None:
     assert props["Timeout"] >= 30
     assert props["MemorySize"] >= 1024
     env = props["Environment"]["Variables"]
-    assert {"RAW_MAIL_BUCKET", "SUPPORT_DOMAIN", "ACK_SENDER", "POWERTOOLS_SERVICE_NAME"} <= env.keys()
+    assert {"RAW_MAIL_BUCKET", "SUPPORT_DOMAIN", "POWERTOOLS_SERVICE_NAME"} <= env.keys()
     assert env["POWERTOOLS_SERVICE_NAME"] == "email_ingest"
     logs = resource("EmailIngestLogs")
     assert "EmailIngestFunction" in _text(logs["LogGroupName"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from email.utils import formatdate
+from email.utils import formataddr, formatdate
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -89,22 +89,22 @@ class Acknowledger:
         ses: Callable[[], SESClient],
         limits: RateLimits,
         messages: MailStore,
-        sender: str,
+        sender_name: str,
         region: str,
         dashboard_url: str,
     ) -> None:
         self.ses = ses
         self.limits = limits
         self.messages = messages
-        self.sender = sender
+        self.sender_name = sender_name
         self.region = region
         self.dashboard_url = dashboard_url
 
-    def _send(self, claim: str, to: str, raw: bytes) -> dict[str, Any]:
+    def _send(self, claim: str, source: str, to: str, raw: bytes) -> dict[str, Any]:
         """Send once (no SDK retry: a send whose answer was lost must not go twice); a failed send
         gives the rate-limit claim back, so that the next message is acknowledged."""
         try:
-            return dict(self.ses().send_raw_email(Source=self.sender, Destinations=[to], RawMessage={"Data": raw}))
+            return dict(self.ses().send_raw_email(Source=source, Destinations=[to], RawMessage={"Data": raw}))
         except AWS_ERRORS:
             try:
                 self.limits.release(claim)
@@ -120,8 +120,13 @@ class Acknowledger:
             return None
         return address
 
-    def send(self, ticket: Ticket, to: str, ack_id: str, in_reply_to: str | None) -> bool:
-        """Send the acknowledgement of a new ticket; a failure is logged, never the message's failure."""
+    def send(self, ticket: Ticket, to: str, ack_id: str, in_reply_to: str | None, *, from_address: str) -> bool:
+        """Send the acknowledgement of a new ticket; a failure is logged, never the message's failure.
+
+        It comes from `from_address`, the support address the customer wrote to: one that receives,
+        so that pressing Reply reaches the desk (and threads) instead of bouncing.
+        """
+        sender = formataddr((self.sender_name, from_address))
         claim = f"ack#{to.lower()}"
         try:
             if not self.limits.claim(claim, ACK_INTERVAL_SECONDS):
@@ -129,13 +134,13 @@ class Acknowledger:
                 return False
             raw = build_acknowledgement(
                 ticket=ticket,
-                sender=self.sender,
+                sender=sender,
                 to=to,
                 message_id=ack_id,
                 in_reply_to=in_reply_to,
                 dashboard_url=self.dashboard_url,
             )
-            resp = self._send(claim, to, raw)
+            resp = self._send(claim, from_address, to, raw)
         except (*AWS_ERRORS, ValueError) as exc:
             # The ticket exists: a lost acknowledgement is logged, never a failed message.
             logger.warning("acknowledgement failed", ticket_id=ticket.id, error=error_code(exc))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import secrets
 import traceback
 from dataclasses import asdict, dataclass
-from email.utils import parseaddr
 from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -85,7 +84,6 @@ class EmailIntake:
         self.bucket = bucket
         self.acknowledger = acknowledger
         self.support_domain = support_domain.lower()
-        self.ack_address = parseaddr(acknowledger.sender)[1].lower()
         self.limits = limits or MailLimits()
 
     # --- the flow ------------------------------------------------------------------------
@@ -163,8 +161,8 @@ class EmailIntake:
         sender = (parsed.from_address or envelope_address(mail.source)).lower()
         if "@" not in sender:
             raise Rejected("no-sender")
-        if self.ack_address in (sender, envelope_address(mail.source).lower()):
-            raise Rejected("loop")  # our own acknowledgement came back
+        if any(route_recipients([a], self.support_domain) for a in (sender, envelope_address(mail.source))):
+            raise Rejected("loop")  # mail from one of our own receiving addresses: our own mail came back
         refs = [*parsed.references, *([parsed.in_reply_to] if parsed.in_reply_to else [])]
         own = [parsed.message_id] if parsed.message_id else []
         lookup = self.messages.lookup(mail.message_id, [*refs, *own], sender)
@@ -268,7 +266,9 @@ class EmailIntake:
             raise Rejected("duplicate") from None
         acknowledged = False
         if ack_to and ack_id:
-            acknowledged = self.acknowledger.send(ticket, ack_to, ack_id, parsed.message_id)
+            acknowledged = self.acknowledger.send(
+                ticket, ack_to, ack_id, parsed.message_id, from_address=route.address
+            )
         return Outcome("ticket", mail.message_id, ticket_id=ticket.id, acknowledged=acknowledged)
 
     def _rejected(self, message_id: str | None, reason: str, *, ticket_id: str | None = None) -> Outcome:

@@ -31,7 +31,8 @@ class EmailSettings(FunctionSettings):
 
     raw_mail_bucket: str = Field(alias="RAW_MAIL_BUCKET", min_length=1)
     support_domain: str = Field(alias="SUPPORT_DOMAIN", min_length=1)
-    ack_sender: str = Field(alias="ACK_SENDER", min_length=3)
+    # The display name of automatic replies; they come from the address the customer wrote to.
+    sender_name: str = Field(default="Support", alias="MAIL_SENDER_NAME", min_length=1)
     # Where links in acknowledgements point (the dashboard).
     dashboard_url: str = Field(alias="DASHBOARD_URL", min_length=1)
 
@@ -70,7 +71,7 @@ def wiring() -> Wiring:
             ses=ses,
             limits=RateLimits(table),
             messages=messages,
-            sender=settings.ack_sender,
+            sender_name=settings.sender_name,
             region=settings.region,
             dashboard_url=settings.dashboard_url,
         ),
