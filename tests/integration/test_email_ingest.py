@@ -855,3 +855,16 @@ def test_ingest_unconfigured_function_fails_the_invocation(
     # WHEN a message arrives: the invocation fails (retried, then parked), never "filed as failed"
     with pytest.raises(SettingsError, match="RAW_MAIL_BUCKET"):
         mailroom.deliver(mail("Checkout returns 502"))
+
+
+def test_ingest_attachments_over_the_cap_are_named_on_the_ticket(mailroom: Mailroom) -> None:
+    # GIVEN a message with 103 small attachments (the cap is 100)
+    files = [(f"log-{n}.txt", "text/plain", b"line\n") for n in range(103)]
+
+    # WHEN it is filed
+    result = mailroom.deliver(mail("Logs attached", attachments=files))
+
+    # THEN 100 are on the ticket and the description says where the other 3 are
+    ticket, _ = mailroom.ticket(result["ticket_id"])
+    assert len(ticket.attachments) == 100
+    assert ticket.description.endswith("[3 more attachments are in the original message]")

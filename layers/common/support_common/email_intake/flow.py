@@ -199,7 +199,7 @@ class EmailIntake:
             comment = self.tickets.comment(
                 identity,
                 ticket.id,
-                parsed.description.strip() or NO_TEXT,
+                _with_omitted(parsed.description.strip() or NO_TEXT, parsed),
                 channel=Channel.EMAIL,
                 attachments=attachments,
                 message_ids=[parsed.message_id] if parsed.message_id else [],
@@ -222,7 +222,7 @@ class EmailIntake:
         follows: Ticket | None = None,
     ) -> Outcome:
         ticket_type = TicketType(route.ticket_type)
-        description = parsed.description.strip() or NO_TEXT
+        description = _with_omitted(parsed.description.strip() or NO_TEXT, parsed)
         if ticket_type == TicketType.TASK and task_description_problem(description):
             # The dashboard refuses a thin task; mail cannot be refused, so it waits in questions.
             logger.info("task filed as question", reason="task-undescribed", message_id=mail.message_id)
@@ -283,6 +283,13 @@ def _where(exc: BaseException) -> list[str]:
     frames = traceback.extract_tb(exc.__traceback__)
     kept = [f for f in frames if "support_common" in f.filename] + frames[-1:]
     return [f"{f.filename.rpartition('/')[2]}:{f.lineno} {f.name}" for f in kept]
+
+
+def _with_omitted(text: str, parsed: ParsedEmail) -> str:
+    """The text, saying so when attachments beyond the cap stayed in the raw message only."""
+    if not parsed.attachments_omitted:
+        return text
+    return f"{text}\n\n[{parsed.attachments_omitted} more attachments are in the original message]"
 
 
 def _trimmed(parsed: ParsedEmail) -> bool:

@@ -1,4 +1,5 @@
-"""Pure inbound-email parsing for the support desk (standard library only, no AWS).
+"""Pure inbound-email parsing for the support desk (no AWS; the standard library, and asn1crypto
+only when an opaque-signed S/MIME part appears).
 
 Public API::
 
@@ -13,6 +14,7 @@ Public API::
     MailLimits, MailRejected, ParsedEmail, ParsedAttachment
 
 See ``parse`` for the decisions (body choice, forwarded messages, titles, long headers),
+``collect`` for the walk (flowed text, S/MIME, TNEF), ``headerblock`` for header blocks,
 ``robots`` for machine-mail detection and ``limits`` for the caps.
 """
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import codecs
 
-__all__ = ["decode_bytes", "mostly_utf8", "normalize_charset"]
+__all__ = ["decode_bytes", "is_legacy_codec", "mostly_utf8", "normalize_charset"]
+
+# Python codecs that are no MIME charset although ``codecs.lookup`` finds them: ``undefined``
+# raises a bare UnicodeError on any input, ``idna``/``punycode`` raise odd errors on long input,
+# the escape codecs turn ``\n`` into control characters.
+_NOT_CHARSETS = frozenset({"undefined", "idna", "punycode", "unicode-escape", "raw-unicode-escape"})
+# Legacy 8-bit and multibyte codecs: text labelled with one of them that is valid UTF-8 is
+# UTF-8 (a mislabel: GB2312 decodes nearly any byte pair, so the mojibake would go unnoticed).
+_LEGACY_PREFIXES = ("cp", "iso8859", "koi8", "mac", "gb", "big5", "shift_jis", "euc", "johab", "ptcp", "kz", "tis")
+_EBCDIC = frozenset({"cp037", "cp273", "cp424", "cp500", "cp875", "cp1026", "cp1140"})
 
 # Labels seen in real mail mapped to the Python codec that decodes them best (mostly the
 # Windows supersets, as browsers do). ``None`` means "not a charset: guess".
@@ -71,7 +80,7 @@ def normalize_charset(charset: str | None) -> tuple[str | None, bool]:
         info = codecs.lookup(label)
     except (LookupError, ValueError):
         return None, False
-    if not getattr(info, "_is_text_encoding", True):  # base64, zlib, rot13...
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:  # base64, zlib...
         return None, False
     return info.name, True
 
@@ -95,12 +104,27 @@ def mostly_utf8(lenient: str) -> bool:
     return valid >= 4 * broken
 
 
-def decode_bytes(data: bytes, charset: str | None, defects: list[str] | None = None) -> str:
+def is_legacy_codec(codec: str | None) -> bool:
+    """True for a legacy (non-Unicode, ASCII-compatible) Python codec name such as ``gb2312``,
+    ``cp1251`` or ``iso8859-5``: valid UTF-8 labelled with one of them is really UTF-8."""
+    return bool(codec) and codec not in _EBCDIC and str(codec).startswith(_LEGACY_PREFIXES)
+
+
+def _as_utf8(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def decode_bytes(data: bytes, charset: str | None, defects: list[str] | None = None) -> str:  # noqa: C901 - one ladder of fallbacks, in the order mail software gets charsets wrong
     """Decode ``data`` declared as ``charset``; never raises.
 
     Unknown labels and undeclared 8-bit data are decoded as UTF-8 when valid, else as
-    windows-1252. Undecodable bytes of a declared charset become U+FFFD. Problems are
-    appended to ``defects`` when given.
+    windows-1252. Non-ASCII data labelled with a legacy charset (GB2312, KOI8-R, ISO-8859-x,
+    windows-125x...) that is valid UTF-8 is decoded as UTF-8 (``charset-mislabelled``).
+    Undecodable bytes of a declared charset become U+FFFD. Problems are appended to
+    ``defects`` when given.
     """
     codec, known = normalize_charset(charset)
     if not known and defects is not None:
@@ -112,11 +136,19 @@ def decode_bytes(data: bytes, charset: str | None, defects: list[str] | None = N
         if not ok and known and charset and defects is not None:
             defects.append(f"charset-mismatch:{_label(charset)}")
         return text
+    if is_legacy_codec(codec) and not data.isascii():
+        utf8 = _as_utf8(data)
+        if utf8 is not None:
+            if defects is not None:
+                defects.append(f"charset-mislabelled:{_label(charset)}")
+            return utf8
     try:
         return data.decode(codec)
     except UnicodeDecodeError:
         pass
-    except LookupError:  # pragma: no cover - normalize_charset checked it
+    except Exception:  # a codec that fails otherwise (LookupError, bare UnicodeError...)
+        if defects is not None:
+            defects.append(f"charset-errors:{_label(charset)}")
         return _guess(data)[0]
     if defects is not None:
         defects.append(f"charset-errors:{_label(charset)}")

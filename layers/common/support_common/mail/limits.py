@@ -30,6 +30,11 @@ class MailLimits:
         max_html_chars: characters of one HTML body turned into text (the rest is dropped
             from the text and the message is flagged degraded; the raw mail keeps it).
         max_description_chars: length cap of ``ParsedEmail.description``.
+        max_attachments: attachments kept in ``ParsedEmail.attachments``; the rest are counted
+            in ``ParsedEmail.attachments_omitted`` (they stay in the raw message), not rejected.
+
+    An embedded (forwarded) message that breaks a cap is not rejected either: it is kept as an
+    unopened ``.eml`` attachment; only the caps of the message's own structure reject.
     """
 
     max_size: int = 40 * 1024 * 1024
@@ -42,6 +47,7 @@ class MailLimits:
     max_params: int = 64
     max_html_chars: int = 1_000_000
     max_description_chars: int = 16_000
+    max_attachments: int = 100
 
 
 class MailRejected(Exception):

@@ -1,25 +1,39 @@
 """A bounded, iterative MIME structure pass over the raw bytes.
 
-Nothing is copied or decoded here: each entity records its header fields and the byte range
-of its body inside the original buffer. All caps of :class:`MailLimits` (depth, parts, header
-count and size) are enforced during this pass, before any payload is decoded, and there is no
-recursion (so no ``RecursionError``), no quadratic header parsing, and no copy of big payloads.
+Nothing is copied or decoded here (but the payload of an opaque-signed S/MIME part, and a
+transfer-encoded embedded message): each entity records its header fields and the byte range
+of its body inside its buffer. All caps of :class:`MailLimits` (depth, parts, header count
+and size) are enforced during this pass, before any payload is decoded, and there is no
+recursion but one level per embedded message (so no ``RecursionError``), no quadratic header
+parsing, and no copy of big payloads.
+
+Embedded messages (``message/rfc822``...) are opened after the structure around them, each
+on its own: one that would break a cap (a forwarded message with thousands of parts) is
+kept whole and unopened (an opaque ``.eml``, defect ``embedded-over-caps:<reason>``) instead
+of getting the whole message rejected. The caps of the message's own structure still reject.
 """
 
 from __future__ import annotations
 
-import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .headers import decode_header_bytes, parse_params
+from .headerblock import line_end, parse_header_block
+from .headers import parse_params
 from .limits import MailLimits, MailRejected
+from .smime import is_opaque_signed, signed_content
+from .transfer import decode_transfer
 
-__all__ = ["Entity", "build_tree", "decode_transfer", "parse_header_block"]
+__all__ = [
+    "EMBEDDED_MESSAGE_TYPES",
+    "Entity",
+    "build_tree",
+    "decode_transfer",
+    "first_header",
+    "parse_header_block",
+]
 
-_HEADER_NAME = re.compile(rb"[!-9;-~]+[ \t]*:")
-_BLANK_LINE = re.compile(rb"\n\r?\n")
 EMBEDDED_MESSAGE_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
 
 
@@ -40,6 +54,7 @@ class Entity:
     cte: str = "7bit"
     children: list[Entity] = field(default_factory=list)
     is_message: bool = False  # a message (top level or embedded), not a body part
+    raw_8bit: dict[str, bytes] = field(default_factory=dict)  # raw bytes of 8-bit header fields
 
     def header(self, name: str) -> str | None:
         """First value of header ``name`` (case-insensitive), or None."""
@@ -65,92 +80,6 @@ def first_header(headers: list[tuple[str, str]], name: str) -> str | None:
         if key.lower() == lname:
             return value
     return None
-
-
-def _line_end(buf: bytes, pos: int, end: int) -> int:
-    nl = buf.find(b"\n", pos, end)
-    return end if nl < 0 else nl + 1
-
-
-def parse_header_block(  # noqa: C901 - one pass over the header block: the caps and the folding are checked together
-    buf: bytes, start: int, end: int, limits: MailLimits, defects: list[str], *, message: bool = False
-) -> tuple[list[tuple[str, str]], int]:
-    """Parse the header block at ``buf[start:end]``; return ``(fields, body_start)``.
-
-    Values are unfolded and decoded as UTF-8 (else windows-1252), not yet RFC 2047-decoded.
-    A field longer than ``max_header_length`` is truncated (defect); a block longer than
-    ``max_header_block`` or with more than ``max_headers`` fields raises MailRejected.
-    """
-    if message and buf.startswith(b"\xef\xbb\xbf", start):  # UTF-8 byte order mark
-        start += 3
-        defects.append("byte-order-mark")
-    if message and buf.startswith(b"From ", start):  # mbox separator line
-        start = _line_end(buf, start, end)
-    if buf.startswith(b"\n", start) or buf.startswith(b"\r\n", start):
-        return [], _line_end(buf, start, end)
-    blank = _BLANK_LINE.search(buf, start, end)
-    block_end = blank.start() + 1 if blank else end
-    body_start = blank.end() if blank else end
-    if block_end - start > limits.max_header_block:
-        block_end = start + limits.max_header_block
-        capped = True
-    else:
-        capped = False
-    fields: list[tuple[str, list[bytes], int]] = []
-    pos = start
-    stopped_early = False
-    while pos < block_end:
-        line_end = _line_end(buf, pos, block_end)
-        line = buf[pos:line_end].rstrip(b"\r\n")
-        if line[:1] in (b" ", b"\t"):
-            if fields:
-                field_name, chunks, size = fields[-1]
-                if size < limits.max_header_length:
-                    chunks.append(line)
-                fields[-1] = (field_name, chunks, size + len(line))
-            elif line.strip():
-                defects.append("header-continuation-first")
-        elif _HEADER_NAME.match(line):
-            raw_name, _, rest = line.partition(b":")
-            fields.append((raw_name.strip().decode("ascii", "replace"), [rest], len(rest)))
-            if len(fields) > limits.max_headers:
-                raise MailRejected("too-many-headers")
-        elif line.strip() or line_end < block_end:
-            next_end = _line_end(buf, line_end, block_end)
-            following = buf[line_end:next_end]
-            if (
-                fields
-                and line_end < block_end
-                and (following[:1] in (b" ", b"\t") or _HEADER_NAME.match(following))
-            ):
-                # A stray line between header fields (a broken fold): keep it in the field.
-                defects.append("malformed-header-line")
-                field_name, chunks, size = fields[-1]
-                if size < limits.max_header_length:
-                    chunks.append(b" " + line)
-                fields[-1] = (field_name, chunks, size + len(line) + 1)
-                pos = line_end
-                continue
-            # Not a header: the body starts here (missing blank line).
-            if line.strip():
-                defects.append("missing-header-separator")
-            body_start = pos
-            stopped_early = True
-            break
-        pos = line_end
-    if capped and not stopped_early:
-        raise MailRejected("header-too-long")
-    result: list[tuple[str, str]] = []
-    for name, chunks, size in fields:
-        raw_value = b"".join(chunks)
-        if size > limits.max_header_length:
-            raw_value = raw_value[: limits.max_header_length]
-            defects.append(f"header-truncated:{name[:40]}")
-        text, fallback = decode_header_bytes(raw_value)
-        if fallback:
-            defects.append(f"header-8bit:{name[:40]}")
-        result.append((name, text.strip()))
-    return result, body_start
 
 
 def _classify(entity: Entity, default_type: str, limits: MailLimits, defects: list[str]) -> None:
@@ -204,7 +133,7 @@ def _split_multipart(entity: Entity, boundary: str, defects: list[str]) -> list[
         if match.group(1):
             closed = True
             break
-        part_start = _line_end(buf, match.end(), end)
+        part_start = line_end(buf, match.end(), end)
     else:
         if part_start is not None:
             ranges.append((part_start, end))
@@ -214,56 +143,87 @@ def _split_multipart(entity: Entity, boundary: str, defects: list[str]) -> list[
     return ranges
 
 
-def decode_transfer(data: bytes | memoryview, cte: str, defects: list[str]) -> bytes:
-    """Undo a Content-Transfer-Encoding leniently; unknown encodings pass through (defect).
+def _take_part(budget: list[int], limits: MailLimits) -> None:
+    budget[0] += 1
+    if budget[0] > limits.max_parts:
+        raise MailRejected("too-many-parts")
 
-    ``data`` may be a memoryview: base64 and quoted-printable decode from it without a copy.
-    """
-    if cte in ("7bit", "8bit", "binary", ""):
-        return bytes(data)
-    if cte == "base64":
+
+def _unwrap_signed(entity: Entity, limits: MailLimits, defects: list[str], budget: list[int]) -> Entity | None:
+    """The MIME entity signed inside an opaque-signed S/MIME part, as its child (see ``smime``)."""
+    inner = signed_content(decode_transfer(entity.view(), entity.cte, defects))
+    if not inner:
+        return None
+    if entity.depth + 1 > limits.max_depth:
+        raise MailRejected("too-deep")
+    _take_part(budget, limits)
+    headers, body = parse_header_block(inner, 0, len(inner), limits, defects)
+    child = Entity(inner, headers, body, len(inner), entity.depth + 1)
+    _classify(child, "text/plain", limits, defects)
+    entity.children.append(child)
+    return child
+
+
+def _open_embedded(entity: Entity, limits: MailLimits, defects: list[str], budget: list[int]) -> None:
+    if entity.depth + 1 > limits.max_depth:
+        raise MailRejected("too-deep")
+    _take_part(budget, limits)
+    inner_buf, inner_start, inner_end = entity.buf, entity.body_start, entity.body_end
+    if entity.cte not in ("7bit", "8bit", "binary"):
+        inner_buf = decode_transfer(entity.view(), entity.cte, defects)
+        inner_start, inner_end = 0, len(inner_buf)
+    if inner_start >= inner_end:
+        return
+    inner_headers, inner_body = parse_header_block(
+        inner_buf, inner_start, inner_end, limits, defects, message=True
+    )
+    child = Entity(inner_buf, inner_headers, inner_body, inner_end, entity.depth + 1, is_message=True)
+    _classify(child, "text/plain", limits, defects)
+    entity.children.append(child)
+    _expand(child, limits, defects, budget)
+
+
+def _expand(top: Entity, limits: MailLimits, defects: list[str], budget: list[int]) -> None:
+    """Build the tree under ``top`` iteratively; its embedded messages after it, each alone."""
+    embedded: list[Entity] = []
+    stack = [top]
+    while stack:
+        entity = stack.pop()
+        if entity.maintype == "multipart":
+            boundary = entity.params.get("boundary")
+            boundary = boundary.strip() if boundary is not None else None
+            # boundary="" is legal enough to be sent: its delimiter lines are "--" and "----".
+            ranges = _split_multipart(entity, boundary, defects) if boundary is not None else None
+            if ranges is None or not ranges:
+                defects.append("missing-boundary" if ranges is None else "empty-multipart")
+                entity.content_type = "text/plain"
+                continue
+            if entity.depth + 1 > limits.max_depth:
+                raise MailRejected("too-deep")
+            default_type = "message/rfc822" if entity.content_type == "multipart/digest" else "text/plain"
+            for part_start, part_end in ranges:
+                _take_part(budget, limits)
+                part_headers, part_body = parse_header_block(entity.buf, part_start, part_end, limits, defects)
+                child = Entity(entity.buf, part_headers, part_body, part_end, entity.depth + 1)
+                _classify(child, default_type, limits, defects)
+                entity.children.append(child)
+            stack.extend(reversed(entity.children))
+        elif entity.content_type in EMBEDDED_MESSAGE_TYPES:
+            embedded.append(entity)
+        elif is_opaque_signed(entity.content_type, entity.params):
+            signed = _unwrap_signed(entity, limits, defects, budget)
+            if signed is not None:
+                stack.append(signed)
+    for entity in embedded:
+        count, defect_count = budget[0], len(defects)
         try:
-            return binascii.a2b_base64(data)
-        except (binascii.Error, ValueError):
-            defects.append("bad-base64")
-            cleaned = re.sub(rb"[^A-Za-z0-9+/]", b"", bytes(data))
-            cleaned = cleaned[: len(cleaned) - len(cleaned) % 4]
-            try:
-                return binascii.a2b_base64(cleaned)
-            except (binascii.Error, ValueError):
-                return bytes(data)
-    if cte == "quoted-printable":
-        return binascii.a2b_qp(data)
-    if cte in ("x-uuencode", "uuencode", "x-uue", "uue"):
-        return _uudecode(bytes(data), defects)
-    defects.append(f"unknown-transfer-encoding:{cte[:30]}")
-    return bytes(data)
-
-
-def _uudecode(data: bytes, defects: list[str]) -> bytes:
-    out: list[bytes] = []
-    started = False
-    for line in data.splitlines():
-        if not started:
-            started = line.startswith(b"begin ")
-            continue
-        if line.strip() in (b"end", b"`"):
-            if line.strip() == b"end":
-                break
-            continue
-        try:
-            out.append(binascii.a2b_uu(line))
-        except binascii.Error:
-            try:  # some encoders pad lines wrongly
-                nbytes = (((line[0] - 32) & 63) * 4 + 5) // 3
-                out.append(binascii.a2b_uu(line[:nbytes]))
-            except (binascii.Error, IndexError):
-                defects.append("bad-uuencode")
-                return data
-    if not started:
-        defects.append("bad-uuencode")
-        return data
-    return b"".join(out)
+            _open_embedded(entity, limits, defects, budget)
+        except MailRejected as exc:
+            # Kept whole, unopened: the .eml attachment still has every byte of it.
+            entity.children.clear()
+            budget[0] = count
+            del defects[defect_count:]
+            defects.append(f"embedded-over-caps:{exc.reason}")
 
 
 def build_tree(
@@ -273,56 +233,18 @@ def build_tree(
     defects: list[str],
     check_headers: Callable[[list[tuple[str, str]]], None] | None = None,
 ) -> Entity:
-    """Build the entity tree of the message in ``buf[start:]`` iteratively, enforcing caps.
+    """Build the entity tree of the message in ``buf[start:]``, enforcing caps.
 
     ``check_headers`` is called on the top-level header fields before any part is looked at
     (the caller's cheap caps, e.g. the address count).
     """
-    headers, body_start = parse_header_block(buf, start, len(buf), limits, defects, message=True)
+    raw_8bit: dict[str, bytes] = {}
+    headers, body_start = parse_header_block(
+        buf, start, len(buf), limits, defects, message=True, raw_8bit=raw_8bit
+    )
     if check_headers is not None:
         check_headers(headers)
-    root = Entity(buf, headers, body_start, len(buf), 0, is_message=True)
+    root = Entity(buf, headers, body_start, len(buf), 0, is_message=True, raw_8bit=raw_8bit)
     _classify(root, "text/plain", limits, defects)
-    count = 1
-    stack = [root]
-    while stack:
-        entity = stack.pop()
-        if entity.maintype == "multipart":
-            boundary = (entity.params.get("boundary") or "").strip()
-            ranges = _split_multipart(entity, boundary, defects) if boundary else None
-            if ranges is None or not ranges:
-                defects.append("missing-boundary" if ranges is None else "empty-multipart")
-                entity.content_type = "text/plain"
-                continue
-            if entity.depth + 1 > limits.max_depth:
-                raise MailRejected("too-deep")
-            default_type = "message/rfc822" if entity.content_type == "multipart/digest" else "text/plain"
-            for part_start, part_end in ranges:
-                count += 1
-                if count > limits.max_parts:
-                    raise MailRejected("too-many-parts")
-                part_headers, part_body = parse_header_block(buf, part_start, part_end, limits, defects)
-                child = Entity(entity.buf, part_headers, part_body, part_end, entity.depth + 1)
-                _classify(child, default_type, limits, defects)
-                entity.children.append(child)
-            stack.extend(reversed(entity.children))
-        elif entity.content_type in EMBEDDED_MESSAGE_TYPES:
-            if entity.depth + 1 > limits.max_depth:
-                raise MailRejected("too-deep")
-            count += 1
-            if count > limits.max_parts:
-                raise MailRejected("too-many-parts")
-            inner_buf, inner_start, inner_end = entity.buf, entity.body_start, entity.body_end
-            if entity.cte not in ("7bit", "8bit", "binary"):
-                inner_buf = decode_transfer(entity.view(), entity.cte, defects)
-                inner_start, inner_end = 0, len(inner_buf)
-            if inner_start >= inner_end:
-                continue
-            inner_headers, inner_body = parse_header_block(
-                inner_buf, inner_start, inner_end, limits, defects, message=True
-            )
-            child = Entity(inner_buf, inner_headers, inner_body, inner_end, entity.depth + 1, is_message=True)
-            _classify(child, "text/plain", limits, defects)
-            entity.children.append(child)
-            stack.append(child)
+    _expand(root, limits, defects, [1])
     return root

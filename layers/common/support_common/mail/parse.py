@@ -27,15 +27,24 @@ Decisions:
   boundary; without a subject, the first line of the description; else ``(no subject)``.
 - **Long headers**: a header field longer than ``max_header_length`` is truncated, not
   rejected (real mail has 100 KB+ subjects); the parse stays linear whatever the content.
+- **Line ends**: CR-only line ends (anywhere in the message, also mixed with CRLF) are read
+  as line ends (``cr-line-endings``); the raw message is not changed.
+- **8-bit headers**: a raw 8-bit Subject or From that is not UTF-8 is decoded with the legacy
+  charset the body declares (GB2312, KOI8-R...) when that fits, else as windows-1252.
+- **Caps**: an embedded message over a cap stays an unopened ``.eml`` (see ``mime``); more
+  than ``max_attachments`` attachments are counted in ``attachments_omitted``, not kept.
+
+See ``collect`` for the walk (flowed text, S/MIME, TNEF) and ``headerblock`` for header
+blocks without a blank line.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from .charsets import decode_bytes
+from .charsets import decode_bytes, is_legacy_codec, normalize_charset
+from .collect import Collector, clean_text, header_text, render
 from .headers import (
     clean_header_value,
     decode_rfc2047,
@@ -44,330 +53,17 @@ from .headers import (
     parse_message_ids,
     parse_params,
 )
-from .html import html_to_text
 from .limits import MailLimits, MailRejected
-from .mime import EMBEDDED_MESSAGE_TYPES, Entity, build_tree, decode_transfer, first_header
-from .quotes import trim_reply, truncate_text
+from .mime import Entity, build_tree
+from .model import ParsedAttachment, ParsedEmail
+from .quotes import truncate_text
 from .robots import robot_reason
+from .titles import NO_SUBJECT, find_ticket_refs, is_forward_subject, make_title
 
 __all__ = ["ParsedAttachment", "ParsedEmail", "find_ticket_refs", "make_title", "parse_email"]
 
-TITLE_MAX = 200
-NO_SUBJECT = "(no subject)"
-FORWARD_HEADING = "---------- Forwarded message ----------"
-
-_TICKET_REF = re.compile(r"\[#\s*([A-Za-z]{3}-[0-9A-Za-z]{6})\s*\]")
-_PREFIX = re.compile(
-    r"^\s*(?:(?:re|fwd?|aw|wg|sv|vs|tr|rif|r|i|antw|odp|enc|res|rv|ref|fs|vb)"
-    r"\s*(?:\[\d+\]|\(\d+\))?\s*[:\uff1a]\s*)+",
-    re.IGNORECASE,
-)
-_FORWARD_PREFIX = re.compile(r"^\s*(?:fwd?|wg|tr|i|enc|rv|fs|vb|vl)\s*(?:\[\d+\])?\s*[:\uff1a]|^\s*\[fwd?:", re.I)
 _ADDRESS_HEADERS = ("from", "to", "cc", "bcc", "reply-to", "sender")
-_CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\/]+')
-_EXTENSIONS: dict[str, str] = {
-    "application/pdf": ".pdf",
-    "application/zip": ".zip",
-    "application/x-gzip": ".gz",
-    "application/gzip": ".gz",
-    "application/msword": ".doc",
-    "application/ms-tnef": ".dat",
-    "application/vnd.ms-tnef": ".dat",
-    "application/pkcs7-signature": ".p7s",
-    "application/x-pkcs7-signature": ".p7s",
-    "application/pgp-signature": ".asc",
-    "application/postscript": ".ps",
-    "application/json": ".json",
-    "application/xml": ".xml",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
-    "application/vnd.ms-excel": ".xls",
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/jpg": ".jpg",
-    "image/gif": ".gif",
-    "image/webp": ".webp",
-    "image/bmp": ".bmp",
-    "image/tiff": ".tif",
-    "image/svg+xml": ".svg",
-    "text/plain": ".txt",
-    "text/html": ".html",
-    "text/csv": ".csv",
-    "text/calendar": ".ics",
-    "text/x-vcard": ".vcf",
-    "text/vcard": ".vcf",
-    "text/rfc822-headers": ".txt",
-    "message/rfc822": ".eml",
-    "message/global": ".eml",
-    "message/news": ".eml",
-    "message/delivery-status": ".txt",
-    "message/global-delivery-status": ".txt",
-    "message/disposition-notification": ".txt",
-    "message/feedback-report": ".txt",
-    "audio/mpeg": ".mp3",
-    "video/mp4": ".mp4",
-}
-
-
-@dataclass(slots=True)
-class ParsedAttachment:
-    """One attachment or inline part.
-
-    ``filename`` is decoded (RFC 2231, RFC 2047, 8-bit) and sanitized to a safe basename, never
-    empty (``attachment-N.<ext>``). ``content`` is the transfer-decoded payload; ``size`` its
-    length. ``inline`` is True for inline parts (``Content-Disposition: inline`` or a
-    ``Content-ID`` without disposition, e.g. images referenced by the HTML).
-    """
-
-    filename: str
-    content_type: str
-    size: int
-    content: bytes = field(repr=False)
-    content_id: str | None = None
-    inline: bool = False
-
-
-@dataclass(slots=True)
-class ParsedEmail:
-    """The parts of an inbound message that ticket intake needs. See :func:`parse_email`."""
-
-    message_id: str | None
-    in_reply_to: str | None
-    references: list[str]
-    subject: str
-    title: str
-    from_address: str | None
-    from_name: str | None
-    reply_to: str | None
-    to: list[str]
-    cc: list[str]
-    date: str | None
-    auto_submitted: str | None
-    precedence: str | None
-    list_id: str | None
-    content_type: str
-    report_type: str | None
-    description: str
-    full_text: str
-    html_only: bool
-    attachments: list[ParsedAttachment]
-    degraded: bool
-    defects: list[str]
-    ticket_refs: list[str]
-    headers: list[tuple[str, str]] = field(repr=False)
-    robot_reason: str | None = None
-
-    def header(self, name: str) -> str | None:
-        """First raw (unfolded, not RFC 2047-decoded) value of top-level header ``name``."""
-        return first_header(self.headers, name)
-
-    @property
-    def is_reply(self) -> bool:
-        """True when threading headers or a ticket token make this a comment candidate."""
-        return bool(self.in_reply_to or self.references or self.ticket_refs)
-
-
-def find_ticket_refs(subject: str) -> list[str]:
-    """Ticket ids written as ``[#INC-7KQ2XH]`` in ``subject``, upper-cased, without duplicates."""
-    seen: list[str] = []
-    for match in _TICKET_REF.finditer(subject or ""):
-        ref = match.group(1).upper()
-        if ref not in seen:
-            seen.append(ref)
-    return seen
-
-
-def _shorten(text: str, limit: int = TITLE_MAX) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-") + "…"
-
-
-def make_title(subject: str, body: str = "") -> str:
-    """A ticket title: ``subject`` without reply/forward prefixes and ticket tokens, else the
-    first line of ``body``, else ``(no subject)``; at most 200 characters, cut at a word."""
-    title = clean_header_value(_TICKET_REF.sub(" ", _PREFIX.sub("", subject or "")))
-    title = clean_header_value(_PREFIX.sub("", title))
-    if not title:
-        for line in (body or "").splitlines():
-            candidate = clean_header_value(line)
-            if candidate and not candidate.startswith(">"):
-                title = candidate
-                break
-    return _shorten(title) if title else NO_SUBJECT
-
-
-def _safe_filename(name: str | None, index: int, content_type: str) -> str:
-    ext = _EXTENSIONS.get(content_type, ".bin")
-    cleaned = ""
-    if name:
-        base = re.split(r"[/\\]", name.replace("\x00", "").replace("\ufffd", ""))[-1]
-        cleaned = _UNSAFE_FILENAME.sub("_", base)
-        cleaned = re.sub(r"\s+", " ", cleaned).strip(" .")
-        if len(cleaned) > 200:
-            stem, dot, suffix = cleaned.rpartition(".")
-            keep_suffix = bool(dot) and 0 < len(suffix) <= 10
-            cleaned = stem[: 199 - len(suffix)] + "." + suffix if keep_suffix else cleaned[:200]
-    if not cleaned or set(cleaned) <= {"_", "."}:
-        return f"attachment-{index}{ext}"
-    return cleaned
-
-
-def _clean_text(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL_TEXT.sub("", text)
-
-
-class _Collector:
-    """Walks the entity tree: body text pieces, attachments, forwarded messages."""
-
-    def __init__(self, limits: MailLimits, defects: list[str], attachments: list[ParsedAttachment] | None):
-        self.limits = limits
-        self.defects = defects
-        self.pieces: list[tuple[str, str]] = []  # ("plain"|"html", text)
-        self.attachments = attachments
-        self.forwards: list[Entity] = []
-
-    def text_of(self, entity: Entity) -> str:
-        data = decode_transfer(entity.view(), entity.cte, self.defects)
-        return _clean_text(decode_bytes(data, entity.params.get("charset"), self.defects))
-
-    @staticmethod
-    def filename_of(entity: Entity) -> str | None:
-        raw = entity.disposition_params.get("filename") or entity.params.get("name")
-        if raw is None:
-            return None
-        return clean_header_value(decode_rfc2047(raw)) or None
-
-    def is_attachment(self, entity: Entity) -> bool:
-        return entity.disposition == "attachment" or self.filename_of(entity) is not None
-
-    def attach(self, entity: Entity, in_related: bool = False) -> None:
-        if self.attachments is None:
-            return
-        content = decode_transfer(entity.view(), entity.cte, self.defects)
-        content_id = entity.header("content-id")
-        content_id = clean_header_value(content_id) if content_id else None
-        index = len(self.attachments) + 1
-        inline = entity.disposition == "inline" or (
-            entity.disposition == "" and (content_id is not None or in_related)
-        )
-        self.attachments.append(
-            ParsedAttachment(
-                filename=_safe_filename(self.filename_of(entity), index, entity.content_type),
-                content_type=entity.content_type,
-                size=len(content),
-                content=content,
-                content_id=content_id or None,
-                inline=inline,
-            )
-        )
-
-    def choose_alternative(self, kids: list[Entity]) -> Entity | None:
-        for kid in kids:
-            if kid.content_type == "text/plain" and not self.is_attachment(kid) and self.text_of(kid).strip():
-                return kid
-        for kid in reversed(kids):
-            if kid.content_type == "text/html" or kid.maintype == "multipart":
-                return kid
-        return kids[0] if kids else None
-
-    @staticmethod
-    def related_root(entity: Entity) -> Entity:
-        """RFC 2387: the part named by ``start``, else the first of the ``type`` given, else the first."""
-        kids = entity.children
-        start = (entity.params.get("start") or "").strip()
-        if start:
-            for kid in kids:
-                if (kid.header("content-id") or "").strip() == start:
-                    return kid
-        root_type = (entity.params.get("type") or "").strip().lower()
-        if root_type:
-            for kid in kids:
-                if kid.content_type == root_type:
-                    return kid
-        return kids[0]
-
-    def walk(self, entity: Entity, as_body: bool, in_related: bool = False) -> None:
-        ctype = entity.content_type
-        kids = entity.children
-        if entity.maintype == "multipart" and kids:
-            if ctype == "multipart/alternative" and as_body:
-                chosen = self.choose_alternative(kids)
-                for kid in kids:
-                    self.walk(kid, kid is chosen)
-            elif ctype == "multipart/related":
-                root = self.related_root(entity) if as_body else None
-                for kid in kids:
-                    self.walk(kid, kid is root, in_related=True)
-            elif ctype in ("multipart/signed", "multipart/encrypted"):
-                for position, kid in enumerate(kids):
-                    self.walk(kid, as_body and position == 0)
-            else:
-                for kid in kids:
-                    self.walk(kid, as_body)
-        elif ctype in EMBEDDED_MESSAGE_TYPES:
-            self.attach(entity)
-            if as_body and kids:
-                self.forwards.append(kids[0])
-        elif ctype in ("text/plain", "text/html") and not self.is_attachment(entity):
-            if as_body:
-                self.pieces.append(("html" if ctype == "text/html" else "plain", self.text_of(entity)))
-        elif entity.maintype == "multipart":  # multipart without parts: nothing inside
-            return
-        else:
-            self.attach(entity, in_related)
-
-
-def _header_text(entity: Entity, name: str, defects: list[str]) -> str:
-    value = entity.header(name)
-    return clean_header_value(decode_rfc2047(value, defects)) if value else ""
-
-
-def _render(
-    collector: _Collector, limits: MailLimits, defects: list[str], trim: bool, depth: int = 0
-) -> tuple[str, str, bool]:
-    """(full_text, description_source, html_only) of a collector's pieces and forwards."""
-    full_parts: list[str] = []
-    desc_parts: list[str] = []
-    has_plain = any(kind == "plain" for kind, _ in collector.pieces)
-    has_html = any(kind == "html" for kind, _ in collector.pieces)
-    for kind, text in collector.pieces:
-        if kind == "plain":
-            full_parts.append(text.strip("\n"))
-            desc_parts.append(text.strip("\n"))
-            continue
-        if len(text) > limits.max_html_chars:
-            defects.append("html-truncated")
-            text = text[: limits.max_html_chars]
-        full_parts.append(html_to_text(text))
-        desc_parts.append(html_to_text(text, strip_quotes=True))
-    full_text = "\n".join(p for p in full_parts if p.strip())
-    description = "\n".join(p for p in desc_parts if p.strip())
-    # Only the head of a long text can end up in the (capped) description: bound the work.
-    description = description[: limits.max_description_chars * 4]
-    if trim and description:
-        description = trim_reply(description)
-    if not description.strip():
-        description = full_text.strip()
-    for forwarded in collector.forwards:
-        inner = _Collector(limits, defects, None)
-        inner.walk(forwarded, True)
-        inner_full, _, _ = _render(inner, limits, defects, trim=False, depth=depth + 1)
-        lines = [FORWARD_HEADING]
-        for name in ("From", "Date", "Subject", "To"):
-            value = _header_text(forwarded, name, defects)
-            if value:
-                lines.append(f"{name}: {value}")
-        section = "\n".join(lines) + "\n\n" + inner_full.strip()
-        full_text = (full_text + "\n\n" + section).strip()
-        description = (description + "\n\n" + section).strip()
-    return full_text, description, (has_html and not has_plain)
+_LONE_CR = re.compile(rb"\r+(?![\r\n])")
 
 
 def _address_list(value: str | None, limit: int) -> list[str]:
@@ -397,16 +93,36 @@ def _check_root_headers(limits: MailLimits) -> Callable[[list[tuple[str, str]]],
     return check
 
 
+def _header_8bit(root: Entity, name: str, charsets: list[str]) -> str | None:
+    """Raw 8-bit header ``name`` decoded with a legacy charset the body declares, if one fits."""
+    raw = root.raw_8bit.get(name)
+    if raw is None:
+        return None
+    for label in charsets:
+        codec, known = normalize_charset(label)
+        if codec is None or not known or not is_legacy_codec(codec):
+            continue
+        try:
+            return raw.decode(codec).strip()
+        except (UnicodeError, LookupError, ValueError):
+            continue
+    return None
+
+
 def _build(raw: bytes, limits: MailLimits, defects: list[str], return_path: str | None) -> ParsedEmail:
     checker = _check_root_headers(limits)
     root = build_tree(raw, 0, limits, defects, checker)
     attachments: list[ParsedAttachment] = []
-    collector = _Collector(limits, defects, attachments)
+    collector = Collector(limits, defects, attachments)
     collector.walk(root, True)
-    subject = _header_text(root, "subject", defects)
-    trim = not _FORWARD_PREFIX.match(subject)
-    full_text, description, html_only = _render(collector, limits, defects, trim)
-    from_name, from_address = first_address(root.header("from"))
+    subject_8bit = _header_8bit(root, "subject", collector.charsets)
+    if subject_8bit is not None:
+        subject = clean_header_value(decode_rfc2047(subject_8bit, defects))
+    else:
+        subject = header_text(root, "subject", defects)
+    trim = not is_forward_subject(subject)
+    full_text, description, html_only = render(collector, limits, defects, trim)
+    from_name, from_address = first_address(_header_8bit(root, "from", collector.charsets) or root.header("from"))
     _, reply_to = first_address(root.header("reply-to"))
     report_type = None
     if root.declared_type == "multipart/report":
@@ -436,6 +152,7 @@ def _build(raw: bytes, limits: MailLimits, defects: list[str], return_path: str 
         defects=defects,
         ticket_refs=find_ticket_refs(subject),
         headers=root.headers,
+        attachments_omitted=collector.omitted,
     )
     parsed.robot_reason = robot_reason(parsed, return_path)
     return parsed
@@ -460,7 +177,7 @@ def _fallback(raw: bytes, limits: MailLimits, defects: list[str], return_path: s
         return next((v for k, v in headers if k.lower() == name), None)
 
     subject = clean_header_value(decode_rfc2047(get("subject") or ""))
-    full_text = _clean_text(decode_bytes(body[: limits.max_html_chars], None))
+    full_text = clean_text(decode_bytes(body[: limits.max_html_chars], None))
     from_name, from_address = first_address(get("from"))
     parsed = ParsedEmail(
         message_id=parse_message_id(get("message-id")),
@@ -492,6 +209,49 @@ def _fallback(raw: bytes, limits: MailLimits, defects: list[str], return_path: s
     return parsed
 
 
+def _line_ends(raw: bytes, defects: list[str]) -> bytes:
+    """CR-only line ends (a whole message from old Macs, or pieces of one) as LF; CRLF kept."""
+    carriage_returns = raw.count(b"\r")
+    if not carriage_returns or carriage_returns == raw.count(b"\r\n"):
+        return raw
+    if b"\n" not in raw:
+        fixed, changed = raw.replace(b"\r", b"\n"), carriage_returns
+    else:
+        fixed, changed = _LONE_CR.subn(lambda match: b"\n" * len(match.group()), raw)
+    if changed:
+        defects.append("cr-line-endings")
+    return fixed
+
+
+def _empty(defects: list[str]) -> ParsedEmail:
+    return ParsedEmail(
+        message_id=None,
+        in_reply_to=None,
+        references=[],
+        subject="",
+        title=NO_SUBJECT,
+        from_address=None,
+        from_name=None,
+        reply_to=None,
+        to=[],
+        cc=[],
+        date=None,
+        auto_submitted=None,
+        precedence=None,
+        list_id=None,
+        content_type="text/plain",
+        report_type=None,
+        description="",
+        full_text="",
+        html_only=False,
+        attachments=[],
+        degraded=True,
+        defects=defects,
+        ticket_refs=[],
+        headers=[],
+    )
+
+
 def parse_email(
     raw: bytes | bytearray | memoryview, limits: MailLimits | None = None, *, return_path: str | None = None
 ) -> ParsedEmail:
@@ -507,10 +267,7 @@ def parse_email(
     if len(raw) > limits.max_size:
         raise MailRejected("too-large")
     defects: list[str] = []
-    head = raw[:65536]
-    if b"\n" not in head and b"\r" in head:
-        raw = raw.replace(b"\r", b"\n")
-        defects.append("cr-line-endings")
+    raw = _line_ends(raw, defects)
     try:
         return _build(raw, limits, defects, return_path)
     except MailRejected:
@@ -521,29 +278,4 @@ def parse_email(
         return _fallback(raw, limits, defects, return_path)
     except Exception as exc:
         defects.append(f"fallback-error:{type(exc).__name__}")
-        return ParsedEmail(
-            message_id=None,
-            in_reply_to=None,
-            references=[],
-            subject="",
-            title=NO_SUBJECT,
-            from_address=None,
-            from_name=None,
-            reply_to=None,
-            to=[],
-            cc=[],
-            date=None,
-            auto_submitted=None,
-            precedence=None,
-            list_id=None,
-            content_type="text/plain",
-            report_type=None,
-            description="",
-            full_text="",
-            html_only=False,
-            attachments=[],
-            degraded=True,
-            defects=defects,
-            ticket_refs=[],
-            headers=[],
-        )
+        return _empty(defects)

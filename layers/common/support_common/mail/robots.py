@@ -7,8 +7,13 @@ Reasons, checked in this order (the first match is returned):
     an ``X-Failed-Recipients`` header, a ``MAILER-DAEMON`` sender, a ``postmaster`` sender with a
     delivery-failure subject.
 ``report``
-    any other ``multipart/report``: read receipts (MDN, ``disposition-notification``) and ARF
-    abuse reports (``feedback-report``).
+    ``multipart/report`` with a report type that is no delivery failure: read receipts (MDN,
+    ``disposition-notification``), ARF abuse reports (``feedback-report``) and SMTP TLS
+    reports (RFC 8460 ``tlsrpt``); also a TLS report by its ``TLS-Report-Domain`` header or a
+    ``application/tlsrpt+gzip`` file, an ARF ``message/feedback-report`` part inside another
+    multipart, and a DMARC aggregate report (RFC 7489 7.2.1.1: a ``Report Domain: x
+    Submitter: y`` subject or a ``submitter!domain!begin!end`` file name, with a zip, gzip or
+    XML file; these carry no ``Auto-Submitted``). A reply or forward of one is human mail.
 ``auto-submitted``
     RFC 3834 ``Auto-Submitted`` with any value but ``no``.
 ``auto-reply``
@@ -28,6 +33,7 @@ Reasons, checked in this order (the first match is returned):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Protocol
 
 __all__ = ["robot_reason"]
@@ -46,6 +52,27 @@ _BOUNCE_SUBJECT = re.compile(
 )
 
 
+_DMARC_SUBJECT = re.compile(r"^\s*(?:\[[^\]]{0,40}\]\s*)?report\s+domain:\s*\S+\s+submitter:\s*\S+", re.I)
+_DMARC_FILENAME = re.compile(r"^[^!\s]+![^!\s]+!\d+!\d+(?:![^!\s]*)?\.(?:xml|zip|gz|xml\.gz)$", re.I)
+_ARCHIVE_TYPES = frozenset(
+    {"application/zip", "application/x-zip-compressed", "application/gzip", "application/x-gzip"}
+    | {"application/xml", "text/xml", "application/octet-stream"}
+)
+_REPLY_OR_FORWARD = re.compile(r"^\s*(?:re|fwd?|aw|wg|tr|sv|vs|rv|enc|i|r)\s*(?:\[\d+\])?\s*:", re.I)
+_REPORT_TYPES = frozenset(
+    {"disposition-notification", "global-disposition-notification", "feedback-report", "tlsrpt"}
+)
+_REPORT_PARTS = frozenset({"message/feedback-report", "application/tlsrpt+gzip", "application/tlsrpt+json"})
+
+
+class _HasFile(Protocol):
+    @property
+    def filename(self) -> str: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+
 class _HasHeaders(Protocol):
     @property
     def content_type(self) -> str: ...
@@ -59,6 +86,9 @@ class _HasHeaders(Protocol):
     @property
     def from_address(self) -> str | None: ...
 
+    @property
+    def attachments(self) -> Sequence[_HasFile]: ...
+
     def header(self, name: str) -> str | None: ...
 
 
@@ -66,6 +96,22 @@ def _null_path(value: str | None) -> bool:
     if value is None:
         return False
     return value.strip().strip("<>").strip() == ""
+
+
+def _machine_report(parsed: _HasHeaders) -> bool:
+    """A TLS, ARF or DMARC report that does not say so in its Content-Type (see above)."""
+    subject = parsed.subject or ""
+    if _REPLY_OR_FORWARD.match(subject):
+        return False
+    if parsed.header("tls-report-domain") is not None:
+        return True
+    files = parsed.attachments
+    if any(item.content_type in _REPORT_PARTS for item in files):
+        return True
+    archives = [item for item in files if item.content_type in _ARCHIVE_TYPES]
+    if not archives:
+        return False
+    return bool(_DMARC_SUBJECT.match(subject)) or any(_DMARC_FILENAME.match(item.filename) for item in archives)
 
 
 def robot_reason(parsed: _HasHeaders, return_path: str | None = None) -> str | None:  # noqa: C901 - one flat list of robot signs, first match wins
@@ -80,9 +126,7 @@ def robot_reason(parsed: _HasHeaders, return_path: str | None = None) -> str | N
     local = sender.partition("@")[0]
     if content_type == "multipart/report":
         report = (parsed.report_type or "").lower()
-        if report in ("disposition-notification", "feedback-report"):
-            return "report"
-        return "bounce"
+        return "report" if report in _REPORT_TYPES else "bounce"
     if content_type == "message/delivery-status":
         return "bounce"
     if parsed.header("x-failed-recipients") is not None:
@@ -91,6 +135,8 @@ def robot_reason(parsed: _HasHeaders, return_path: str | None = None) -> str | N
         return "bounce"
     if local == "postmaster" and _BOUNCE_SUBJECT.search(subject):
         return "bounce"
+    if _machine_report(parsed):
+        return "report"
     auto_submitted = parsed.header("auto-submitted")
     if auto_submitted is not None:
         value = auto_submitted.split(";", 1)[0].split("(", 1)[0].strip().lower()
