@@ -13,6 +13,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from support_common.email_intake import handler as email
+from support_common.email_intake.storage import RawUnreadable
 from support_common.models import TRIAGE_TENANT, Status
 from support_common.repository.messages import MailAlreadyFiled
 from support_common.repository.tickets import TicketFilter
@@ -868,3 +869,18 @@ def test_ingest_attachments_over_the_cap_are_named_on_the_ticket(mailroom: Mailr
     ticket, _ = mailroom.ticket(result["ticket_id"])
     assert len(ticket.attachments) == 100
     assert ticket.description.endswith("[3 more attachments are in the original message]")
+
+
+def test_ingest_raw_message_forbidden_fails_the_invocation(mailroom: Mailroom) -> None:
+    # GIVEN S3 refusing the function the raw message (a broken policy or key, not the sender's fault)
+    s3 = email.wiring().intake.bucket.s3
+    fail_nth(s3, "GetObject", "AccessDenied", nth=1, status=403)
+    raw = mail("Checkout returns 502")
+
+    # WHEN the message arrives, the invocation fails (Lambda retries it, then parks it); the retry files it
+    with pytest.raises(RawUnreadable):
+        mailroom.deliver(raw, ses_id="0000forbidden0000000000000o3vrnil0e2ic28trm7")
+    retried = mailroom.deliver(raw, ses_id="0000forbidden0000000000000o3vrnil0e2ic28trm7")
+
+    # THEN one ticket, from the retry
+    assert retried["kind"] == "ticket"

@@ -21,6 +21,8 @@ USED_BY_AWS = {
         "sqs:SendMessage",
         "iam:PassRole",
     },
+    # Not called: it makes a missing raw message read as NoSuchKey rather than AccessDenied.
+    "EmailIngestFunction": {"s3:ListBucket"},
 }
 
 

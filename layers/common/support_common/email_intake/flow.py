@@ -19,7 +19,7 @@ from support_common.aws_errors import error_code, is_transient
 from support_common.email_intake.acknowledgement import Acknowledger
 from support_common.email_intake.inbound import FAIL, InboundMail
 from support_common.email_intake.routing import Route, route_recipients
-from support_common.email_intake.storage import MailBucket, RawMissing, RawTooLarge
+from support_common.email_intake.storage import MailBucket, RawMissing, RawTooLarge, RawUnreadable
 from support_common.email_intake.threads import thread_target
 from support_common.email_intake.trust import envelope_address, is_authenticated, may_comment
 from support_common.errors import SupportError
@@ -109,7 +109,7 @@ class EmailIntake:
             # A ticket rule refused it (the message is fine, the ticket would not be).
             return self._rejected(mail.message_id, f"refused-{exc.field or 'ticket'}")
         except Exception as exc:
-            if not is_transient(exc):
+            if not (is_transient(exc) or isinstance(exc, RawUnreadable)):
                 return self._failed(mail, exc)
             # An AWS outage or throttling is not the sender's fault: fail the invocation so that
             # Lambda retries it (and then parks it in the failure queue). The MAIL# marker makes

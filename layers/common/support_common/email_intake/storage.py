@@ -27,6 +27,10 @@ class RawMissing(Exception):
     """The raw message is not in the bucket."""
 
 
+class RawUnreadable(Exception):
+    """The function may not read the raw message: a deployment problem, worth a retry once fixed."""
+
+
 class RawTooLarge(Exception):
     """The raw message is over the size cap."""
 
@@ -59,9 +63,12 @@ class MailBucket:
         try:
             resp = self.s3.get_object(Bucket=self.bucket, Key=RAW_PREFIX + message_id)
         except ClientError as exc:
-            # Without s3:ListBucket a missing key reads as AccessDenied.
-            if error_code(exc) in ("NoSuchKey", "404", "AccessDenied", "403"):
+            # The function may list inbound/, so a missing object is NoSuchKey. AccessDenied is then a
+            # policy or key problem, not the message's: it fails the invocation (retried, then parked).
+            if error_code(exc) in ("NoSuchKey", "404"):
                 raise RawMissing(message_id) from None
+            if error_code(exc) in ("AccessDenied", "403"):
+                raise RawUnreadable(message_id) from exc
             raise
         body = resp["Body"]
         if resp.get("ContentLength", 0) > max_size:
