@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from support_common.models import (
@@ -36,10 +38,26 @@ class CreateTicketRequest(BaseModel):
     related: list[str] = Field(default_factory=list, max_length=RELATED_MAX)
 
 
+def _changes_schema(schema: dict[str, Any]) -> None:
+    """The document says what the validator enforces: at least one field, and null only where a
+    field can be cleared (the others are optional, not nullable)."""
+    schema["minProperties"] = 1
+    for name, prop in schema.get("properties", {}).items():
+        if name in NULLABLE_CHANGES or "anyOf" not in prop:
+            continue
+        kinds = [k for k in prop.pop("anyOf") if k.get("type") != "null"]
+        prop.pop("default", None)
+        prop.update(kinds[0] if len(kinds) == 1 else {"anyOf": kinds})
+
+
+# Fields a PATCH may set to null (clearing them).
+NULLABLE_CHANGES = frozenset({"environment"})
+
+
 class UpdateTicketRequest(BaseModel):
     """Fields to change; `tenant` and `type` are for support staff only."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_changes_schema)
 
     status: Status | None = None
     priority: Priority | None = None
@@ -54,7 +72,7 @@ class UpdateTicketRequest(BaseModel):
     def _something_to_change(self) -> UpdateTicketRequest:
         if not self.model_fields_set:
             raise ValueError("nothing to change: send at least one field")
-        for name in self.model_fields_set - {"environment"}:
+        for name in self.model_fields_set - NULLABLE_CHANGES:
             if getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
