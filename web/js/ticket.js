@@ -62,24 +62,25 @@ export async function renderTicket(ctx, rawId) {
   const tenant = field("Tenant", h("input", { id: "move-tenant", autocomplete: "off", pattern: "[a-z0-9][a-z0-9-]{0,62}" }),
     "The customer organisation this ticket belongs to, e.g. acme.");
   const moveError = alertBox();
-  const moveForm = h("form", { class: "move", "aria-label": "Move to a tenant", hidden: true,
+  const moveForm = h("form", { class: "move", "aria-labelledby": "triage-heading", hidden: true,
     on: { submit: (e) => { e.preventDefault(); move(); } } },
-  h("h2", null, "Triage"), h("p", null, "This ticket came from an unknown sender. Move it to the customer's tenant: an urgent incident then pages."),
+  h("h2", { id: "triage-heading" }, "Triage"), h("p", null, "This ticket came from an unknown sender. Move it to the customer's tenant: an urgent incident then pages."),
   moveError, tenant.row, h("div", { class: "actions" }, h("button", { type: "submit" }, "Move")));
   const staffPanel = staff ? h("section", { class: "panel", "aria-label": "Actions" },
     h("div", { class: "actions" }, acknowledge, resolve, reopen), changeForm, moveForm) : null;
 
-  fill(ctx.main,
-    h("p", { class: "crumbs" }, h("a", { href: "#/" }, staff ? "Queue" : "Your tickets")),
-    heading, notice, general, badges, staffPanel,
-    h("div", { class: "columns" },
+  if (staffPanel) staffPanel.hidden = true;
+  const columns = h("div", { class: "columns", hidden: true },
       h("div", null,
         h("section", { "aria-labelledby": "description-heading" }, h("h2", { id: "description-heading" }, "Description"), description),
         h("section", { "aria-labelledby": "conversation-heading" }, h("h2", { id: "conversation-heading" }, "Conversation"), conversation, replyForm)),
       h("aside", null,
         h("section", { "aria-labelledby": "details-heading" }, h("h2", { id: "details-heading" }, "Details"), details),
         h("section", { "aria-labelledby": "files-heading" }, h("h2", { id: "files-heading" }, "Files"), files, attachForm),
-        historySection)));
+        historySection));
+  fill(ctx.main,
+    h("p", { class: "crumbs" }, h("a", { href: "#/" }, staff ? "Queue" : "Your tickets")),
+    heading, notice, general, badges, staffPanel, columns);
 
   async function load() {
     try {
@@ -103,6 +104,8 @@ export async function renderTicket(ctx, rawId) {
     const before = ticket;
     ticket = fresh;
     fingerprint = print;
+    columns.hidden = false;
+    if (staffPanel) staffPanel.hidden = false;
     say(general, "");
     document.title = `${fresh.id}: ${fresh.title} - Support desk`;
     fill(heading, `${fresh.id}: `, fresh.title);
