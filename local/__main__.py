@@ -90,6 +90,7 @@ def stack_json(stack: Stack) -> dict[str, Any]:
     info = stack.info
     return {
         "api_url": info.get("api_url"),
+        "web_url": info.get("web_url"),
         "smtp_host": info.get("smtp_host"),
         "smtp_port": info.get("smtp_port"),
         "aws_endpoint_url": stack.aws_endpoint_url,
@@ -115,6 +116,7 @@ def banner(data: dict[str, Any]) -> str:
     stack_file = data["_stack_file"]
     return f"""
   Support desk, local stack: up.
+    Dashboard  {data["web_url"]}         (demo sign-in: customer or support)
     HTTP API   {api}          (JWT: tokens in {stack_file})
     SMTP       {host}:{port}         (mail urgent@ incident@ problem@ task@ question@{domain})
     AWS        {data["aws_endpoint_url"]}     (moto; region {data["region"]}, fake credentials)

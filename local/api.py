@@ -25,6 +25,7 @@ from werkzeug.wrappers import Request, Response
 from local import cfn, logs
 from local.functions import FunctionNotAvailable, LocalFunction, format_exception
 from local.stack import Stack
+from local.web import LocalWeb
 
 log = logs.get("api")
 
@@ -137,6 +138,7 @@ class HttpApi:
         self.authorizer: JwtAuthorizer | None = None
         self.cors: dict[str, Any] = {}
         self.api_id = "local"
+        self.web: LocalWeb | None = None
 
     def start(self, stack: Stack) -> None:
         from local.aws import fetch_jwks
@@ -158,6 +160,9 @@ class HttpApi:
         self._server = make_server(stack.config.host, stack.config.api_port, self.wsgi, threaded=True)
         port = self._server.server_address[1]
         stack.info["api_url"] = f"http://{stack.config.host}:{port}"
+        # The dashboard (web/) is served on the API's own origin: no CORS between them locally.
+        self.web = LocalWeb(stack.info, aws_endpoint_url=stack.aws_endpoint_url)
+        stack.info["web_url"] = stack.info["api_url"] + "/"
 
         def serve() -> None:
             logs.set_part("api")
@@ -204,6 +209,9 @@ class HttpApi:
     def handle(self, request: Request) -> Response:
         if request.method == "OPTIONS" and self.cors and request.headers.get("Access-Control-Request-Method"):
             return self._preflight(request)
+        page = self.web.handle(request) if self.web is not None else None
+        if page is not None:
+            return page
         route, params = self._match(request.method, request.path)
         if route is None:
             return _json(404, "Not Found")
