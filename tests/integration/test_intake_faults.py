@@ -113,3 +113,18 @@ def test_create_whitespace_title_is_refused_like_patch() -> None:
     # THEN the same rule as PATCH: a 422 on the title
     assert status == 422
     assert error["errors"][0]["field"] == "title"
+
+
+def test_openapi_document_declares_the_bearer_token_and_the_changes_rule() -> None:
+    # GIVEN the document the API serves
+    status, doc = call(http_event("GET", "/openapi.json", claims=None))
+
+    # THEN it says every route needs the ID token, and that a PATCH needs a field, none of them null
+    # but environment
+    assert status == 200
+    assert doc["components"]["securitySchemes"]["cognito"]["scheme"] == "bearer"
+    assert doc["security"] == [{"cognito": []}]
+    changes = doc["components"]["schemas"]["UpdateTicketRequest"]
+    assert changes["minProperties"] == 1
+    assert "anyOf" not in changes["properties"]["status"]
+    assert {"type": "null"} in changes["properties"]["environment"]["anyOf"]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import Field
 
@@ -64,6 +65,14 @@ def build_app(origin: str) -> APIGatewayHttpResolver:
         title="Support desk API",
         version="1.0.0",
         summary="Tickets for incidents, problems, tasks and questions, from the customer dashboard.",
+        # Every route needs the user pool's ID token unless it says otherwise (security: []).
+        security_schemes={
+            "cognito": HTTPBearer(
+                bearerFormat="JWT",
+                description="the Cognito user pool's ID token (claims email, custom:tenant, cognito:groups)",
+            )
+        },
+        security=[{"cognito": []}],
     )
     app.include_router(tickets.router)
     app.include_router(contacts.router)
