@@ -12,7 +12,7 @@ SAM_STAMP := $(VENV)/sam/.installed
 CHECKOV_STAMP := $(VENV)/checkov/.installed
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/common
 
-.PHONY: help venv run test test-unit test-integration test-e2e lint bench demo build clean
+.PHONY: help venv run test test-unit test-integration test-e2e lint bench demo build clean fuzz
 
 help:
 	@echo "make run    - the whole pipeline locally (API :3000, SMTP :2525, AWS emulation :4566)"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint   - ruff, mypy, cfn-lint, sam validate --lint, checkov, sam build"
 	@echo "make bench  - benchmarks (figures go in BENCHMARKS.md)"
 	@echo "make demo   - against a running 'make run': tickets, an urgent email and its page"
+	@echo "make fuzz   - the API fuzzer (schemathesis) and hostile MIME with many more examples"
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
@@ -68,6 +69,10 @@ build: $(SAM_STAMP)
 
 bench: $(STAMP)
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# The API fuzzer with many more examples per operation than make test's bounded run.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(PY) -m pytest tests/e2e/test_api_fuzz.py tests/unit/test_mail_hostile.py
 
 demo: $(STAMP)
 	$(PY) -m local.demo
