@@ -8,14 +8,14 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from support_common.email_intake import handler as email
 
 from local.cfn import create_table
 from tests.conftest import Stores, reset_functions
 from tests.integration import iam
+from tests.integration.mailroom import BUCKET, DOMAIN, Mailroom
+from tests.integration.names import REGION, TABLE
 from tests.integration.test_iam_policies import COMPLETE
-
-REGION = "eu-west-1"
-TABLE = "tickets"
 
 
 @pytest.fixture
@@ -54,6 +54,21 @@ def ddb(aws: None) -> Any:
 def stores(table: str, ddb: Any) -> Stores:
     """The repository's stores on the test table, for arranging and inspecting state."""
     return Stores.on(ddb, table)
+
+
+@pytest.fixture
+def mailroom(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Iterator[Mailroom]:
+    monkeypatch.setenv("RAW_MAIL_BUCKET", BUCKET)
+    monkeypatch.setenv("SUPPORT_DOMAIN", DOMAIN)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "email_ingest")
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    boto3.client("ses", region_name=REGION).verify_domain_identity(Domain=DOMAIN)
+    email.reset()
+    room = Mailroom(s3, Stores.on(boto3.client("dynamodb", region_name=REGION), TABLE), lambda_context)
+    room.add_contact("acme.example", "acme")
+    yield room
+    email.reset()
 
 
 # --- the IAM check: record each function's calls, check them last ---------------------------

@@ -15,7 +15,7 @@ from local.cfn import resource
 from local.event_filter import admitted
 from tests.conftest import FakeLambdaContext, Stores, load_event
 from tests.integration.apigw import ONCALL, http_event
-from tests.integration.conftest import REGION, TABLE
+from tests.integration.names import REGION, TABLE
 
 ALICE = Identity(email="alice@acme.example", tenant="acme")
 STAFF = Identity(email="oncall@support.example.com", tenant="support", is_support=True)

@@ -17,7 +17,7 @@ from support_common.models import Comment, Contact, Ticket, utcnow
 
 from functions.email_ingest.app import lambda_handler
 from tests.conftest import Stores, load_event
-from tests.integration.conftest import REGION
+from tests.integration.names import REGION
 
 DOMAIN = "support.example.com"
 BUCKET = "support-desk-raw-mail-test"

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from email.parser import BytesHeaderParser
 from email.policy import SMTP
 from typing import Any
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
@@ -20,25 +18,9 @@ from support_common.repository.tickets import TicketFilter
 from support_common.settings import SettingsError
 
 from functions.email_ingest.app import lambda_handler
-from tests.conftest import Stores
-from tests.integration.conftest import REGION, TABLE
+from tests.integration.conftest import REGION
 from tests.integration.faults import fail_nth
 from tests.integration.mailroom import ACK_SENDER, BUCKET, CORPUS, DOMAIN, LONG_ENOUGH, Mailroom, mail
-
-
-@pytest.fixture
-def mailroom(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Iterator[Mailroom]:
-    monkeypatch.setenv("RAW_MAIL_BUCKET", BUCKET)
-    monkeypatch.setenv("SUPPORT_DOMAIN", DOMAIN)
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "email_ingest")
-    s3 = boto3.client("s3", region_name=REGION)
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    boto3.client("ses", region_name=REGION).verify_domain_identity(Domain=DOMAIN)
-    email.reset()
-    room = Mailroom(s3, Stores.on(boto3.client("dynamodb", region_name=REGION), TABLE), lambda_context)
-    room.add_contact("acme.example", "acme")
-    yield room
-    email.reset()
 
 
 def rejections(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str | None]]:
