@@ -128,3 +128,15 @@ def test_openapi_document_declares_the_bearer_token_and_the_changes_rule() -> No
     assert changes["minProperties"] == 1
     assert "anyOf" not in changes["properties"]["status"]
     assert {"type": "null"} in changes["properties"]["environment"]["anyOf"]
+
+
+def test_openapi_document_declares_415_on_bodies_and_503_everywhere() -> None:
+    # GIVEN the document the API serves
+    _, doc = call(http_event("GET", "/openapi.json", claims=None))
+
+    # THEN every operation declares the 503, and every operation with a body the 415
+    operations = [op for methods in doc["paths"].values() for op in methods.values()]
+    assert operations
+    assert all("503" in op["responses"] for op in operations)
+    assert all("415" in op["responses"] for op in operations if "requestBody" in op)
+    assert "415" not in doc["paths"]["/tickets"]["get"]["responses"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from functools import cache
 from http import HTTPStatus
@@ -110,11 +111,25 @@ def build_app(origin: str) -> APIGatewayHttpResolver:
 
     @app.get("/openapi.json", include_in_schema=False)
     def _openapi_document() -> Response[str]:
-        return Response(
-            status_code=200, content_type=content_types.APPLICATION_JSON, body=app.get_openapi_json_schema()
-        )
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document(app))
 
     return app
+
+
+def openapi_document(app: APIGatewayHttpResolver) -> str:
+    """The OpenAPI document, with the answers every route may give that no route declares itself:
+    415 for a body that is not JSON, 503 when AWS is throttling or down (see `handle`)."""
+    doc = json.loads(app.get_openapi_json_schema())
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for methods in doc.get("paths", {}).values():
+        for operation in methods.values():
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                responses.setdefault("415", {"description": "the body is not application/json", "content": error})
+            responses.setdefault(
+                "503", {"description": "AWS is busy or down: retry (Retry-After)", "content": error}
+            )
+    return json.dumps(doc)
 
 
 @cache
