@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import secrets
 import threading
@@ -158,6 +159,9 @@ class HttpApi:
         self._server = make_server(stack.config.host, stack.config.api_port, self.wsgi, threaded=True)
         port = self._server.server_address[1]
         stack.info["api_url"] = f"http://{stack.config.host}:{port}"
+        # The template gives escalate the execute-api URL for its pages' ack links; locally that is
+        # this server, known only now (escalate reads its settings on its first event, later).
+        os.environ["API_URL"] = stack.info["api_url"]
 
         def serve() -> None:
             logs.set_part("api")

@@ -76,6 +76,8 @@ class PageSigner:
             payload, mac = _unb64(payload_text), _unb64(mac_text)
         except (binascii.Error, ValueError):
             raise InvalidToken("forged") from None
+        if _b64(payload) != payload_text or _b64(mac) != mac_text:
+            raise InvalidToken("forged")  # one spelling per token: unused base64 bits must be zero
         if not hmac.compare_digest(mac, self._mac(_LINK_LABEL, payload)[:MAC_BYTES]):
             raise InvalidToken("forged")
         match = _FIELDS.match(payload.decode("ascii", "replace"))
