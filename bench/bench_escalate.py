@@ -41,6 +41,9 @@ DEPLOYED_ENV = lambda_env(
     SCHEDULER_ROLE_ARN="arn:aws:iam::123456789012:role/paging-scheduler",
     ESCALATE_FUNCTION_ARN=f"arn:aws:lambda:{REGION}:123456789012:function:support-desk-escalate",
     ESCALATE_DLQ_ARN=f"arn:aws:sqs:{REGION}:123456789012:support-desk-escalate-failures",
+    ALERTS_TOPIC_ARN=f"arn:aws:sns:{REGION}:123456789012:support-desk-AlertsTopic",
+    API_URL="https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod",
+    SUPPORT_DOMAIN="support.example.com",
 )
 
 SNIPPET = "import time; t = time.perf_counter(); import {module}; print((time.perf_counter() - t) * 1000)"
@@ -108,7 +111,7 @@ def aws_stack() -> Iterator[dict[str, Any]]:
     import boto3
     from moto import mock_aws
 
-    from local.cfn import create_table
+    from local.cfn import create_secret, create_table
 
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
@@ -120,11 +123,17 @@ def aws_stack() -> Iterator[dict[str, Any]]:
         arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
         boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=GROUP)
+        # The key that signs the pages' links, generated as the template does.
+        create_secret(
+            boto3.client("secretsmanager", region_name=REGION), "AckSigningSecret", "support-desk-ack-signing"
+        )
         os.environ.update(
             {
                 k: v
                 for k, v in DEPLOYED_ENV.items()
-                if k.startswith(("SCHEDULER", "ESCALATE", "ACK", "MAX", "DASHBOARD"))
+                if k.startswith(
+                    ("SCHEDULER", "ESCALATE", "ACK", "MAX", "ALERTS", "API_URL", "SUPPORT", "DASHBOARD")
+                )
             }
         )
         os.environ["PAGER_TOPIC_ARN"] = topic
@@ -258,10 +267,11 @@ def section(cold: dict[str, float], steps: dict[str, float], reqs: dict[str, Any
 | same batch: handler wall time under moto | {reqs["batch_ms"]:.0f} ms |
 | one page from the stream: SNS / DynamoDB / Scheduler | {_triple(reqs["single"])} |
 | one re-page from a timer (level 2): SNS / DynamoDB / Scheduler | {_triple(reqs["repage"])} |
-| one acknowledgement (cancel timers): SNS / DynamoDB / Scheduler | {_triple(reqs["cancel"])} |
+| one acknowledgement (stand-down, cancel timers): SNS / DynamoDB / Scheduler | {_triple(reqs["cancel"])} |
 
 DynamoDB per page: a conditional put (claim) and a conditional update (mark sent); a re-page adds
-the GetItem that re-reads the ticket.
+the GetItem that re-reads the ticket; an acknowledgement of a paged ticket is one Query (the round's
+page records), the stand-down's claim and mark, one Publish and one DeleteSchedule.
 
 Where the cold start goes (median of {RUNS} fresh processes, each step's own import, in the order
 the handler pulls them in). Tracer and the models are what every function of the layer pays; the

@@ -13,7 +13,8 @@ from typing import Any
 
 from bench.common import RUNS, cold_start, counting, lambda_env, top_imports
 
-DEPLOYED_ENV = lambda_env("intake")
+# The secret's name, not the secret.
+DEPLOYED_ENV = lambda_env("intake", PAGERDUTY_WEBHOOK_SECRET_ARN="support-desk-pagerduty-webhook")  # noqa: S106
 
 
 def requests_per_operation() -> dict[str, Any]:

@@ -31,6 +31,7 @@ def lambda_env(function: str, **variables: str) -> dict[str, str]:
         # The template's Globals.
         "DASHBOARD_URL": "https://dashboard.example.com",
         "DASHBOARD_ORIGIN": "https://dashboard.example.com",
+        "ACK_SECRET_ARN": "support-desk-ack-signing",
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
         **variables,

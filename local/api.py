@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import secrets
 import threading
@@ -163,6 +164,9 @@ class HttpApi:
         # The dashboard (web/) is served on the API's own origin: no CORS between them locally.
         self.web = LocalWeb(stack.info, aws_endpoint_url=stack.aws_endpoint_url)
         stack.info["web_url"] = stack.info["api_url"] + "/"
+        # The template gives escalate the execute-api URL for its pages' ack links; locally that is
+        # this server, known only now (escalate reads its settings on its first event, later).
+        os.environ["API_URL"] = stack.info["api_url"]
 
         def serve() -> None:
             logs.set_part("api")

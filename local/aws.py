@@ -29,6 +29,8 @@ PAGER_TOPIC = "PagerTopic"
 USER_POOL = "UserPool"
 DASHBOARD_CLIENT = "DashboardClient"
 SCHEDULE_GROUP = "PagingScheduleGroup"
+ALERTS_TOPIC = "AlertsTopic"
+SECRETS = ("AckSigningSecret", "PagerDutyWebhookSecret")
 
 
 class AwsEmulator:
@@ -81,6 +83,8 @@ def provision(stack: Stack) -> None:
     _table(stack)
     _bucket(stack)
     _topic_and_queues(stack)
+    _alerts_topic(stack)
+    _secrets(stack)
     _user_pool(stack)
     _scheduler_group(stack)
     _ses_identity(stack)
@@ -144,6 +148,31 @@ def _topic_and_queues(stack: Stack) -> None:
         sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
         stack.names[key] = url
     log.info("topic %s, subscribed queues %s-pages and %s-console", topic_arn, name, name)
+
+
+def _alerts_topic(stack: Stack) -> None:
+    """The alarms topic (unanswered pages), with a queue of its own for scripts and tests."""
+    name = local_name(ALERTS_TOPIC, stack.config.stage)
+    sns, sqs = stack.client("sns"), stack.client("sqs")
+    topic_arn = sns.create_topic(Name=name)["TopicArn"]
+    stack.refs[ALERTS_TOPIC] = topic_arn
+    url = sqs.create_queue(QueueName=f"{name}-alarms")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    stack.names["alerts_queue_url"] = url
+    log.info("alarms topic %s", topic_arn)
+
+
+def _secrets(stack: Stack) -> None:
+    """The paging secrets, generated as the template does; the webhook secret goes to stack.json."""
+    client = stack.client("secretsmanager")
+    for logical_id in SECRETS:
+        arn = cfn.create_secret(client, logical_id, local_name(logical_id, stack.config.stage))
+        stack.refs[logical_id] = arn
+        stack.names[f"{logical_id}_arn"] = arn
+    webhook = client.get_secret_value(SecretId=stack.refs["PagerDutyWebhookSecret"])["SecretString"]
+    stack.info["pagerduty_webhook_secret"] = webhook
+    log.info("secrets %s", ", ".join(SECRETS))
 
 
 def _user_pool(stack: Stack) -> None:

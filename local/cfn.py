@@ -84,6 +84,39 @@ def create_table(client: Any, logical_id: str = "TicketsTable", table_name: str 
     return table_name
 
 
+def create_secret(client: Any, logical_id: str, name: str) -> str:
+    """Create the template's AWS::SecretsManager::Secret as CloudFormation does; return its ARN.
+
+    A GenerateSecretString asks Secrets Manager itself for the value (GetRandomPassword with the
+    same options); a SecretStringTemplate gets it under GenerateStringKey.
+    """
+    props = resource(logical_id)
+    spec = dict(props.get("GenerateSecretString") or {})
+    if "SecretString" in props:
+        value = str(props["SecretString"])
+    else:
+        options = {
+            k: spec[k]
+            for k in (
+                "PasswordLength",
+                "ExcludeCharacters",
+                "ExcludeNumbers",
+                "ExcludePunctuation",
+                "ExcludeUppercase",
+                "ExcludeLowercase",
+                "IncludeSpace",
+                "RequireEachIncludedType",
+            )
+            if k in spec
+        }
+        value = str(client.get_random_password(**options)["RandomPassword"])
+        if "SecretStringTemplate" in spec:
+            value = json.dumps({**json.loads(spec["SecretStringTemplate"]), spec["GenerateStringKey"]: value})
+    return str(
+        client.create_secret(Name=name, Description=str(props.get("Description", "")), SecretString=value)["ARN"]
+    )
+
+
 def function_environment(logical_id: str) -> dict[str, Any]:
     """A function's environment from the template: Globals merged with its own (values unresolved)."""
     env = dict(template().get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))

@@ -2,7 +2,8 @@
 
 Reads `.local/stack.json` (or `--state-dir`), files one dashboard ticket of each type, mails
 urgent@ from alice@acme.example over SMTP, waits for both pages on the pager queue, lists the
-tickets, and prints how long each urgent request took to page.
+tickets, prints how long each urgent request took to page, then acknowledges the first page from
+its own link (GET shows the confirm page, POST acknowledges) and shows the stand-down.
 """
 
 from __future__ import annotations
@@ -96,8 +97,11 @@ class Demo:
                 self.sqs.delete_message(
                     QueueUrl=self.stack["pager_queue_url"], ReceiptHandle=message["ReceiptHandle"]
                 )
-                level = (page.get("MessageAttributes") or {}).get("escalation_level", {}).get("Value", "?")
-                print(f"   page  level {level}: {page.get('Subject')}")
+                attributes = page.get("MessageAttributes") or {}
+                level = attributes.get("escalation_level", {}).get("Value", "?")
+                action = attributes.get("event_action", {}).get("Value", "trigger")
+                what = "page " if action == "trigger" else action
+                print(f"   {what}  level {level}: {page.get('Subject')}")
             time.sleep(0.05)
         return None
 
@@ -153,7 +157,32 @@ class Demo:
                 print(f"   {what:<24} no page within {PAGE_TIMEOUT:.0f}s (see the [stream] lines of make run)")
             else:
                 print(f"   {what:<24} {delay * 1000:.0f} ms")
+        if urgent_id and dashboard_delay is not None:
+            ok = self.acknowledge_from_page(str(urgent_id)) and ok
         return 0 if ok else 1
+
+    def acknowledge_from_page(self, ticket_id: str) -> bool:
+        """On-call's phone: open the page's link (GET: a confirm button), press it (POST), see the stand-down."""
+        page = next(p for p in self.seen if ticket_id in str(p.get("Subject", "")))
+        link = json.loads(page["Message"]).get("ack_url")
+        print(f"\n6. On-call acknowledges {ticket_id} from the page itself (no sign-in)")
+        if not link:
+            print("   the page carries no ack link (see the [stream] lines of make run)")
+            return False
+        print(f"   link  {link}")
+        for method in ("GET", "POST"):
+            request = urllib.request.Request(link, data=b"" if method == "POST" else None, method=method)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    status, html = response.status, response.read().decode()
+            except urllib.error.HTTPError as error:
+                status, html = error.code, error.read().decode()
+            heading = html.split("<h1>", 1)[-1].split("</h1>", 1)[0] if "<h1>" in html else html[:60]
+            print(f"   {method:<5} {status} {heading}")
+        status, ticket = self.api("GET", f"/tickets/{ticket_id}")
+        print(f"   ticket status: {ticket.get('status') if status == 200 else status}")
+        print("   waiting for the stand-down on the pager queue")
+        return self.wait_for_page(f"[ACKNOWLEDGED] {ticket_id}", time.monotonic()) is not None
 
 
 def main(argv: list[str] | None = None) -> int:

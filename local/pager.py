@@ -13,7 +13,8 @@ _SUBJECT = re.compile(r"^\[[A-Z]+\]\s*(?P<id>[A-Z]{3}-[0-9A-Z]{6}):\s*(?P<title>
 
 
 def page_line(envelope: dict[str, Any]) -> str:
-    """`PAGE level=1 INC-7KQ2XH acme "Site down..."` from an SNS notification as SQS receives it."""
+    """`PAGE level=1 INC-7KQ2XH acme "Site down..."` (or `ACKNOWLEDGE ...`, `RESOLVE ...` for a stand-down)
+    from an SNS notification as SQS receives it."""
     attributes = envelope.get("MessageAttributes") or {}
 
     def attribute(name: str, default: str = "?") -> str:
@@ -27,7 +28,10 @@ def page_line(envelope: dict[str, Any]) -> str:
         title = str(envelope.get("Message", "")).splitlines()[0] if envelope.get("Message") else ""
     if len(title) > 80:
         title = title[:77] + "..."
-    return f'PAGE level={attribute("escalation_level")} {ticket_id} {attribute("tenant")} "{title}"'
+    action = attribute("event_action", "trigger")
+    # A page is a trigger; a stand-down says what happened (ACKNOWLEDGE, RESOLVE) to whoever was paged.
+    what = "PAGE" if action == "trigger" else action.upper()
+    return f'{what} level={attribute("escalation_level")} {ticket_id} {attribute("tenant")} "{title}"'
 
 
 class PagerConsole(Poller):

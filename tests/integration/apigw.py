@@ -27,10 +27,9 @@ def http_event(
     """A payload 2.0 event as API Gateway sends it after the JWT authorizer let it through."""
     event = load_event("apigw_http_create_ticket")
     route = path
-    for prefix in ("/tickets/", "/contacts/"):
+    for prefix, name in (("/tickets/", "ticket_id"), ("/contacts/", "address"), ("/ack/", "token")):
         if path.startswith(prefix):
             rest = path[len(prefix) :].split("/", 1)
-            name = "ticket_id" if prefix == "/tickets/" else "address"
             route = prefix + "{" + name + "}" + ("/" + rest[1] if len(rest) > 1 else "")
             event["pathParameters"] = {name: rest[0]}
     event["routeKey"] = event["requestContext"]["routeKey"] = f"{method} {route}"

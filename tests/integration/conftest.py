@@ -10,12 +10,15 @@ import pytest
 from moto import mock_aws
 from support_common.email_intake import handler as email
 
-from local.cfn import create_table
+from local.cfn import create_secret, create_table
 from tests.conftest import Stores, reset_functions
 from tests.integration import iam
 from tests.integration.mailroom import BUCKET, DOMAIN, Mailroom
 from tests.integration.names import REGION, TABLE
 from tests.integration.test_iam_policies import COMPLETE
+
+ACK_SECRET = "support-desk-ack-signing"
+WEBHOOK_SECRET = "support-desk-pagerduty-webhook"
 
 
 @pytest.fixture
@@ -34,6 +37,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("DASHBOARD_URL", "https://dashboard.example.com")
     monkeypatch.setenv("DASHBOARD_ORIGIN", "https://dashboard.example.com")
     with mock_aws():
+        # The paging secrets, generated as the template does (every function reads ACK_SECRET_ARN).
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        monkeypatch.setenv("ACK_SECRET_ARN", create_secret(secrets, "AckSigningSecret", ACK_SECRET))
+        monkeypatch.setenv(
+            "PAGERDUTY_WEBHOOK_SECRET_ARN", create_secret(secrets, "PagerDutyWebhookSecret", WEBHOOK_SECRET)
+        )
         reset_functions()
         yield
     reset_functions()

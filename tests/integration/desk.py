@@ -23,6 +23,7 @@ GROUP = "support-desk-paging"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:123456789012:function:support-desk-escalate"
 ROLE_ARN = "arn:aws:iam::123456789012:role/support-desk-paging-scheduler"
 DASHBOARD = "https://dashboard.example.com"
+API_URL = "https://api.example.com/prod"
 
 
 class Desk:
@@ -30,6 +31,7 @@ class Desk:
 
     def __init__(self, context: FakeLambdaContext) -> None:
         self.context = context
+        self._standdowns: list[dict[str, Any]] = []
         self.ddb = boto3.client("dynamodb", region_name=REGION)
         self.stores = Stores.on(self.ddb, TABLE)
         self.service = TicketService(self.stores.tickets)
@@ -42,10 +44,12 @@ class Desk:
             Name="pager",
             Attributes={"KmsMasterKeyId": topic["KmsMasterKeyId"], "DisplayName": topic["DisplayName"]},
         )["TopicArn"]
+        self.alerts_arn = sns.create_topic(Name="alerts")["TopicArn"]
+        self.alerts_inbox = self.sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+        sns.subscribe(TopicArn=self.alerts_arn, Protocol="sqs", Endpoint=self._queue_arn(self.alerts_inbox))
         self.inbox = self.sqs.create_queue(QueueName="pager-inbox")["QueueUrl"]
-        inbox_arn = self.sqs.get_queue_attributes(QueueUrl=self.inbox, AttributeNames=["QueueArn"])["Attributes"]
         # Raw message delivery stays off: the envelope shows Subject and MessageAttributes.
-        sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=inbox_arn["QueueArn"])
+        sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=self._queue_arn(self.inbox))
         failure_queue = self.sqs.create_queue(QueueName="escalate-failures")["QueueUrl"]
         self.failure_arn = self.sqs.get_queue_attributes(QueueUrl=failure_queue, AttributeNames=["QueueArn"])[
             "Attributes"
@@ -60,6 +64,11 @@ class Desk:
         self.iterator: str | None = self.streams.get_shard_iterator(
             StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
+
+    def _queue_arn(self, url: str) -> str:
+        return str(
+            self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        )
 
     # --- tickets ---------------------------------------------------------------------------
 
@@ -132,17 +141,33 @@ class Desk:
 
     # --- what went out ---------------------------------------------------------------------
 
-    def pages(self) -> list[dict[str, Any]]:
-        """Every page delivered to the subscribed queue since the last call (SNS envelopes)."""
+    def messages(self, queue: str | None = None) -> list[dict[str, Any]]:
+        """Everything delivered to a subscribed queue since the last call (SNS envelopes)."""
+        url = queue or self.inbox
         out: list[dict[str, Any]] = []
         while True:
-            resp = self.sqs.receive_message(QueueUrl=self.inbox, MaxNumberOfMessages=10)
+            resp = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
             messages = resp.get("Messages", [])
             if not messages:
                 return out
             for message in messages:
                 out.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.inbox, ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    def pages(self) -> list[dict[str, Any]]:
+        """The pages (event_action trigger) delivered since the last call; stand-downs kept for later."""
+        found = self.messages()
+        self._standdowns += [m for m in found if _action(m) != "trigger"]
+        return [m for m in found if _action(m) == "trigger"]
+
+    def standdowns(self) -> list[dict[str, Any]]:
+        """The stand-downs delivered since the last call."""
+        self.pages()
+        found, self._standdowns = self._standdowns, []
+        return found
+
+    def alarms(self) -> list[dict[str, Any]]:
+        return self.messages(self.alerts_inbox)
 
     def schedules(self) -> dict[str, dict[str, Any]]:
         names = [s["Name"] for s in self.scheduler.list_schedules(GroupName=GROUP)["Schedules"]]
@@ -151,6 +176,10 @@ class Desk:
 
 def _stream_event() -> dict[str, Any]:
     return dict(resource("EscalateStreamMapping"))
+
+
+def _action(message: dict[str, Any]) -> str:
+    return str(message.get("MessageAttributes", {}).get("event_action", {}).get("Value", "trigger"))
 
 
 def _level(page: dict[str, Any]) -> int:

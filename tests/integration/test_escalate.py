@@ -15,7 +15,18 @@ from support_common.paging import handler as paging
 
 from functions.escalate import app as escalate_app
 from tests.conftest import FakeLambdaContext
-from tests.integration.desk import ALICE, DASHBOARD, FUNCTION_ARN, GROUP, ROLE_ARN, STAFF, Desk, _ids, _level
+from tests.integration.desk import (
+    ALICE,
+    API_URL,
+    DASHBOARD,
+    FUNCTION_ARN,
+    GROUP,
+    ROLE_ARN,
+    STAFF,
+    Desk,
+    _ids,
+    _level,
+)
 from tests.integration.faults import fail_nth
 
 
@@ -32,6 +43,9 @@ def desk(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeLambda
         "SCHEDULER_ROLE_ARN": ROLE_ARN,
         "ESCALATE_FUNCTION_ARN": FUNCTION_ARN,
         "ESCALATE_DLQ_ARN": desk.failure_arn,
+        "ALERTS_TOPIC_ARN": desk.alerts_arn,
+        "API_URL": API_URL,
+        "SUPPORT_DOMAIN": "support.example.com",
     }.items():
         monkeypatch.setenv(name, value)
     paging.reset()
@@ -69,6 +83,8 @@ def test_escalate_urgent_incident_created_pages_once(desk: Desk) -> None:
         "priority": ("String", "urgent"),
         "tenant": ("String", "acme"),
         "escalation_level": ("Number", "1"),
+        "event_action": ("String", "trigger"),
+        "origin": ("String", "desk"),
     }
     body = json.loads(page["Message"])
     assert body["ticket_id"] == ticket_id
@@ -78,7 +94,7 @@ def test_escalate_urgent_incident_created_pages_once(desk: Desk) -> None:
     [record] = desk.pages_store.list(ticket_id)
     assert (record.level, record.state, record.scheduled) == (1, "sent", True)
     # AND the level-2 timer is a one-time schedule, at the timeout, that invokes this function
-    schedule = desk.schedules()[f"page-{ticket_id}-L2"]
+    schedule = desk.schedules()[f"page-{ticket_id}-R1-L2"]
     at = datetime.strptime(schedule["ScheduleExpression"], "at(%Y-%m-%dT%H:%M:%S)").replace(tzinfo=UTC)
     assert before + timedelta(minutes=15) - timedelta(seconds=1) <= at <= after + timedelta(minutes=15, seconds=1)
     assert schedule["ScheduleExpressionTimezone"] == "UTC"
@@ -87,7 +103,13 @@ def test_escalate_urgent_incident_created_pages_once(desk: Desk) -> None:
     assert schedule["Target"]["Arn"] == FUNCTION_ARN
     assert schedule["Target"]["RoleArn"] == ROLE_ARN
     assert schedule["Target"]["DeadLetterConfig"] == {"Arn": desk.failure_arn}
-    assert json.loads(schedule["Target"]["Input"]) == {"action": "repage", "ticket_id": ticket_id, "level": 2}
+    assert json.loads(schedule["Target"]["Input"]) == {
+        "action": "repage",
+        "ticket_id": ticket_id,
+        "level": 2,
+        "round": 1,
+        "repeat": 0,
+    }
 
 
 def test_escalate_filtered_stream_pages_once(desk: Desk) -> None:
@@ -213,7 +235,7 @@ def test_escalate_edits_and_comments_on_paged_incident_do_not_page(desk: Desk) -
     # THEN nothing more is paged and the timer is untouched
     assert response == {"batchItemFailures": []}
     assert desk.pages() == []
-    assert f"page-{ticket_id}-L2" in desk.schedules()
+    assert f"page-{ticket_id}-R1-L2" in desk.schedules()
 
 
 # --- once only -------------------------------------------------------------------------------
@@ -313,7 +335,7 @@ def test_escalate_timer_after_timeout_repages_at_level_2(desk: Desk) -> None:
     ticket_id = desk.create()
     desk.flush()
     desk.pages()
-    timer = desk.schedules()[f"page-{ticket_id}-L2"]
+    timer = desk.schedules()[f"page-{ticket_id}-R1-L2"]
     # WHEN its timer fires (the schedule's own Input, as the scheduler sends it)
     result = escalate_app.lambda_handler(json.loads(timer["Target"]["Input"]), desk.context)
     # THEN level 2 is paged, and level 3 scheduled
@@ -321,7 +343,7 @@ def test_escalate_timer_after_timeout_repages_at_level_2(desk: Desk) -> None:
     pages = desk.pages()
     assert [_level(p) for p in pages] == [2]
     assert pages[0]["Subject"] == f"[URGENT] {ticket_id}: Checkout returns 502"
-    assert f"page-{ticket_id}-L3" in desk.schedules()
+    assert f"page-{ticket_id}-R1-L3" in desk.schedules()
     # WHEN the same timer fires again (at-least-once delivery)
     desk.fire(ticket_id, 2)
     # THEN nothing more goes out
@@ -339,7 +361,7 @@ def test_escalate_acknowledge_cancels_repage(desk: Desk) -> None:
     ticket_id = desk.create()
     desk.flush()
     desk.pages()
-    assert f"page-{ticket_id}-L2" in desk.schedules()
+    assert f"page-{ticket_id}-R1-L2" in desk.schedules()
     # WHEN on-call acknowledges it in the dashboard and the stream delivers that
     desk.acknowledge(ticket_id)
     response = desk.flush(filtered=True)
@@ -395,7 +417,7 @@ def test_escalate_schedule_failure_retries_timer_without_second_page(desk: Desk)
     # THEN the retry creates the timer without paging again
     assert desk.deliver(records) == {"batchItemFailures": []}
     assert desk.pages() == []
-    assert f"page-{ticket_id}-L2" in desk.schedules()
+    assert f"page-{ticket_id}-R1-L2" in desk.schedules()
     assert desk.pages_store.list(ticket_id)[0].scheduled is True
 
 

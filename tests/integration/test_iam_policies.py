@@ -10,8 +10,8 @@ from local.cfn import resource
 from tests.integration.iam import HANDLERS, RECORDED, actions_of
 
 # Granted for AWS to act on the function's behalf, not called by its code: the stream mapping
-# reads the stream, Lambda sends failed records to the on-failure queue, and the scheduler target
-# role is passed with each CreateSchedule.
+# reads the stream, Lambda sends failed records to the on-failure queue, the scheduler target
+# role is passed with each CreateSchedule, SNS encrypts with the topic's key.
 USED_BY_AWS = {
     "EscalateFunction": {
         "dynamodb:DescribeStream",
@@ -20,6 +20,9 @@ USED_BY_AWS = {
         "dynamodb:ListStreams",
         "sqs:SendMessage",
         "iam:PassRole",
+        # Publishing to the alarms topic, encrypted with AlertsKey, uses the key through SNS.
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
     },
     # Not called: it makes a missing raw message read as NoSuchKey rather than AccessDenied.
     "EmailIngestFunction": {"s3:ListBucket"},

@@ -114,13 +114,14 @@ def test_change_from_record_sample_insert_reads_ticket() -> None:
     assert change.action is Action.PAGE
 
 
-def test_change_from_record_sample_acknowledged_cancels() -> None:
-    # GIVEN a real MODIFY that acknowledges the incident
+def test_change_from_record_sample_acknowledged_stands_down() -> None:
+    # GIVEN a real MODIFY that acknowledges an incident in its first paging round
     record = load_event("dynamodb_stream_modify_acknowledged")["Records"][0]
     # WHEN it is parsed
     change = change_from_record(record)
-    # THEN it cancels re-pages
-    assert change.action is Action.CANCEL
+    # THEN it stands down whoever was paged (and so cancels re-pages)
+    assert change.action is Action.ACKNOWLEDGE
+    assert change.action.cancels
 
 
 @pytest.mark.parametrize("sk", ["COMMENT#2026-11-26T09:20:00.000Z#a1b2c3", "PAGE#1"])

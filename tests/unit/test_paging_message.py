@@ -68,6 +68,8 @@ def test_build_page_urgent_incident_has_body_per_protocol() -> None:
         "priority": {"DataType": "String", "StringValue": "urgent"},
         "tenant": {"DataType": "String", "StringValue": "acme"},
         "escalation_level": {"DataType": "Number", "StringValue": "2"},
+        "event_action": {"DataType": "String", "StringValue": "trigger"},
+        "origin": {"DataType": "String", "StringValue": "desk"},
     }
 
 

@@ -68,7 +68,7 @@ def test_template_policies_have_no_wildcard_actions_or_resources() -> None:
         assert "*" not in resources, statement
 
 
-def test_template_http_api_requires_jwt_on_every_route_but_openapi() -> None:
+def test_template_http_api_requires_jwt_on_every_route_but_openapi_and_page_credentials() -> None:
     # GIVEN the HTTP API and the routes the functions declare on it
     api = RESOURCES["HttpApi"]["Properties"]
     assert api["Auth"]["DefaultAuthorizer"] == "CognitoJwt"
@@ -82,8 +82,35 @@ def test_template_http_api_requires_jwt_on_every_route_but_openapi() -> None:
             auth = event["Properties"].get("Auth", {})
             if auth.get("Authorizer") == "NONE":
                 public.append(event["Properties"]["Path"])
-    # THEN only the OpenAPI document is public
-    assert public == ["/openapi.json"]
+    # THEN only the OpenAPI document is public, and the routes whose requests carry their own
+    # credential: a page's signed link, PagerDuty's signed webhook
+    assert sorted(public) == ["/ack/{token}", "/ack/{token}", "/integrations/pagerduty", "/openapi.json"]
+
+
+def test_template_paging_secrets_readable_only_by_functions_that_need_them() -> None:
+    # GIVEN the template's secrets and every statement that grants reading a secret
+    secrets = {k for k, v in RESOURCES.items() if v["Type"] == "AWS::SecretsManager::Secret"}
+    assert secrets == {"AckSigningSecret", "PagerDutyWebhookSecret"}
+    readers: dict[str, set[str]] = {name: set() for name in secrets}
+    for fn_name, fn in FUNCTIONS.items():
+        for statement in _statements(fn["Properties"].get("Policies", [])):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "secretsmanager:GetSecretValue" not in actions:
+                continue
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            for resource in resources:
+                readers[resource.value].add(fn_name)
+    # THEN the signing key: escalate signs, intake and email_ingest verify; the webhook secret: intake
+    assert readers == {
+        "AckSigningSecret": {"EscalateFunction", "IntakeFunction", "EmailIngestFunction"},
+        "PagerDutyWebhookSecret": {"IntakeFunction"},
+    }
+    # AND each secret is generated, never written into the template
+    for name in secrets:
+        props = RESOURCES[name]["Properties"]
+        assert "SecretString" not in props and props["GenerateSecretString"]["PasswordLength"] >= 32
 
 
 def test_template_table_is_encrypted_recoverable_streamed_with_ttl() -> None:

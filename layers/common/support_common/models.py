@@ -50,6 +50,15 @@ class Channel(StrEnum):
     EMAIL = "email"
 
 
+class AckChannel(StrEnum):
+    """How an acknowledgement reached the desk (a dimension of TimeToAcknowledge)."""
+
+    API = "api"  # the dashboard or POST /tickets/{id}/acknowledge
+    LINK = "link"  # the signed link of a page
+    REPLY = "reply"  # a staff member's mail answering a page
+    PAGERDUTY = "pagerduty"  # PagerDuty's webhook
+
+
 # Forward moves may skip a step (a question answered at once goes open -> resolved); the only
 # way back is reopening a resolved ticket. Closed is final.
 ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -186,6 +195,15 @@ class Ticket(BaseModel):
     full_text_key: str | None = None
     acknowledged_at: UtcDatetime | None = None
     acknowledged_by: str | None = None
+    # Paging rounds: 1 when the ticket first pages, +1 each time it becomes pageable again
+    # (reopened, raised to urgent again, moved out of triage...). 0: it never paged.
+    page_round: int = 0
+    round_started_at: UtcDatetime | None = None
+    # Where the acknowledgement came from (None: the dashboard/API) and, for a page's link, its level.
+    acknowledged_via: AckChannel | None = None
+    acknowledged_level: int | None = None
+    # Set only when PagerDuty resolved it (its stand-down is then not sent back to PagerDuty).
+    resolved_via: AckChannel | None = None
 
     @property
     def pages(self) -> bool:

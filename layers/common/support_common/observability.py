@@ -48,3 +48,16 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
     ) as metric:
         for key, dim in dimensions.items():
             metric.add_dimension(name=key, value=dim)
+
+
+def measure(name: str, value: float, unit: MetricUnit, **dimensions: str) -> None:
+    """Emit one metric with its own dimensions (e.g. TimeToAcknowledge by level and channel)."""
+    with single_metric(
+        name=name,
+        unit=unit,
+        value=value,
+        namespace=metrics.namespace,
+        default_dimensions={"service": str(metrics.service)},
+    ) as metric:
+        for key, dim in dimensions.items():
+            metric.add_dimension(name=key, value=dim)

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from support_common.errors import (
@@ -188,6 +189,7 @@ class TicketService:
                 created_at=now,
                 updated_at=now,
             )
+            ticket = ticket.model_copy(update=round_changes(None, ticket, now))
             try:
                 ticket = self.store.create(
                     ticket,
@@ -369,7 +371,26 @@ class TicketService:
                 effective["acknowledged_by"] = identity.email
         if effective:
             effective["updated_at"] = utcnow()
+            effective.update(round_changes(ticket, ticket.model_copy(update=effective), effective["updated_at"]))
         return effective
+
+
+def round_changes(old: Ticket | None, new: Ticket, now: datetime) -> dict[str, Any]:
+    """A ticket that becomes pageable starts a new paging round, unacknowledged again.
+
+    Created urgent, raised to urgent, retyped, moved out of triage or reopened: each time, level 1
+    pages again (once per round), so a site that is down again is never met with silence.
+    """
+    if not new.pages or (old is not None and old.pages):
+        return {}
+    changes: dict[str, Any] = {
+        "page_round": (old.page_round if old is not None else 0) + 1,
+        "round_started_at": now,
+    }
+    for name in ("acknowledged_at", "acknowledged_by", "acknowledged_via", "acknowledged_level", "resolved_via"):
+        if getattr(new, name) is not None:
+            changes[name] = None
+    return changes
 
 
 def _stale(ticket: Ticket) -> PreconditionFailed:

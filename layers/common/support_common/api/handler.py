@@ -15,9 +15,9 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import Field
 
-from support_common.api import contacts, tickets
+from support_common.api import ack, contacts, pagerduty, tickets
 from support_common.api.errors import MAX_BODY_BYTES, error_body, error_response, status_of
-from support_common.api.services import Services
+from support_common.api.services import OnCallDesk, Services
 from support_common.aws_errors import error_code, is_transient
 from support_common.contacts import ContactService
 from support_common.errors import SupportError
@@ -42,6 +42,9 @@ class ApiSettings(FunctionSettings):
     # The one origin CORS allows (API Gateway answers preflights; this covers the responses).
     dashboard_origin: str = Field(alias="DASHBOARD_ORIGIN", min_length=1)
     idempotency_ttl_seconds: int = Field(default=3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
+    # The key of the pages' acknowledgement links, and PagerDuty's webhook signing secret.
+    ack_secret_arn: str = Field(alias="ACK_SECRET_ARN", min_length=1)
+    pagerduty_webhook_secret_arn: str = Field(alias="PAGERDUTY_WEBHOOK_SECRET_ARN", min_length=1)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ def build_app(origin: str) -> APIGatewayHttpResolver:
     )
     app.include_router(tickets.router)
     app.include_router(contacts.router)
+    app.include_router(ack.router)
+    app.include_router(pagerduty.router)
 
     @app.exception_handler(SupportError)
     def _support_error(exc: SupportError) -> Response[str]:
@@ -152,10 +157,29 @@ def wiring() -> Wiring:
             table_name=settings.table_name, client=client, ttl_seconds=settings.idempotency_ttl_seconds
         )
 
+    tickets_service = TicketService(TicketStore(table))
+
+    @cache
+    def oncall() -> OnCallDesk:
+        # Only page links and PagerDuty's webhook pay for the secrets client and its reads.
+        from support_common.oncall import OnCall
+        from support_common.pagelinks import PageSigner
+        from support_common.repository.limits import RateLimits
+        from support_common.secret_store import SecretValue
+
+        secrets_client = cache(lambda: boto3.client("secretsmanager", region_name=settings.region, config=config))
+        return OnCallDesk(
+            oncall=OnCall(tickets_service),
+            signer=PageSigner(SecretValue(secrets_client, settings.ack_secret_arn).key),
+            webhook_secret=SecretValue(secrets_client, settings.pagerduty_webhook_secret_arn),
+            limits=RateLimits(table),
+        )
+
     services = Services(
-        tickets=TicketService(TicketStore(table)),
+        tickets=tickets_service,
         contacts=ContactService(ContactStore(table)),
         once_only=once_only,
+        oncall=oncall,
     )
     return Wiring(settings=settings, services=services, app=build_app(settings.dashboard_origin))
 

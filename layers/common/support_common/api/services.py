@@ -11,6 +11,20 @@ from support_common.tickets import TicketService
 
 if TYPE_CHECKING:
     from support_common.api.idempotency import OnceOnly
+    from support_common.oncall import OnCall
+    from support_common.pagelinks import PageSigner
+    from support_common.repository.limits import RateLimits
+    from support_common.secret_store import SecretValue
+
+
+@dataclass(frozen=True)
+class OnCallDesk:
+    """What the page links and the PagerDuty webhook use (built on their first request)."""
+
+    oncall: OnCall
+    signer: PageSigner
+    webhook_secret: SecretValue
+    limits: RateLimits
 
 
 @dataclass(frozen=True)
@@ -19,6 +33,8 @@ class Services:
     contacts: ContactService
     # Built on the first request with an Idempotency-Key (see api/idempotency.py).
     once_only: Callable[[], OnceOnly]
+    # Built on the first page link or webhook request (reads the secrets then).
+    oncall: Callable[[], OnCallDesk]
 
 
 def services(context: dict[str, Any]) -> Services:

@@ -81,7 +81,8 @@ def build_acknowledgement(
 
 
 class Acknowledger:
-    """Sends acknowledgements of new tickets, at most one per sender per ACK_INTERVAL_SECONDS."""
+    """Sends acknowledgements of new tickets, at most one per sender per ACK_INTERVAL_SECONDS
+    (per ticket for an urgent incident of a tenant: each gets its acknowledgement)."""
 
     def __init__(
         self,
@@ -127,7 +128,8 @@ class Acknowledger:
         so that pressing Reply reaches the desk (and threads) instead of bouncing.
         """
         sender = formataddr((self.sender_name, from_address))
-        claim = f"ack#{to.lower()}"
+        # A site that is down again must hear back every time: urgent incidents are limited per ticket.
+        claim = f"ack#ticket#{ticket.id}" if ticket.pages else f"ack#{to.lower()}"
         try:
             if not self.limits.claim(claim, ACK_INTERVAL_SECONDS):
                 logger.info("acknowledgement skipped", reason="rate-limited", ticket_id=ticket.id)

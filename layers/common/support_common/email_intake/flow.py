@@ -18,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from support_common.aws_errors import error_code, is_transient
 from support_common.email_intake.acknowledgement import Acknowledger
 from support_common.email_intake.inbound import FAIL, InboundMail
+from support_common.email_intake.page_replies import PageReplies
 from support_common.email_intake.routing import Route, route_recipients
 from support_common.email_intake.storage import MailBucket, RawMissing, RawTooLarge, RawUnreadable
 from support_common.email_intake.threads import thread_target
@@ -42,7 +43,7 @@ from support_common.tickets import NewTicket, TicketService, new_ticket_id
 NO_TEXT = "(no text)"
 FULL_TEXT_NAME = "full-text.txt"
 
-OutcomeKind = Literal["ticket", "comment", "rejected", "failed"]
+OutcomeKind = Literal["ticket", "comment", "rejected", "failed", "acknowledged"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class EmailIntake:
         acknowledger: Acknowledger,
         support_domain: str,
         limits: MailLimits | None = None,
+        page_replies: PageReplies | None = None,
     ) -> None:
         self.tickets = tickets
         self.messages = messages
@@ -85,6 +87,7 @@ class EmailIntake:
         self.acknowledger = acknowledger
         self.support_domain = support_domain.lower()
         self.limits = limits or MailLimits()
+        self.page_replies = page_replies
 
     # --- the flow ------------------------------------------------------------------------
 
@@ -163,6 +166,11 @@ class EmailIntake:
             raise Rejected("no-sender")
         if any(route_recipients([a], self.support_domain) for a in (sender, envelope_address(mail.source))):
             raise Rejected("loop")  # mail from one of our own receiving addresses: our own mail came back
+        about_page = self.page_replies.judge(mail, parsed, sender) if self.page_replies else None
+        if about_page is not None:  # a mail answering a page: an acknowledgement, never a ticket
+            if about_page.acknowledged:
+                return Outcome("acknowledged", mail.message_id, ticket_id=about_page.ticket_id)
+            raise Rejected(about_page.reason, ticket_id=about_page.ticket_id)
         refs = [*parsed.references, *([parsed.in_reply_to] if parsed.in_reply_to else [])]
         own = [parsed.message_id] if parsed.message_id else []
         lookup = self.messages.lookup(mail.message_id, [*refs, *own], sender)

@@ -10,17 +10,22 @@ from pydantic import Field
 
 from support_common.email_intake.acknowledgement import Acknowledger
 from support_common.email_intake.flow import EmailIntake
+from support_common.email_intake.page_replies import PageReplies
 from support_common.email_intake.storage import MailBucket
 from support_common.observability import entry_point
+from support_common.oncall import OnCall
+from support_common.pagelinks import PageSigner
 from support_common.repository.limits import RateLimits
 from support_common.repository.messages import MailStore
 from support_common.repository.table import Table
 from support_common.repository.tickets import TicketStore
+from support_common.secret_store import SecretValue
 from support_common.settings import FunctionSettings, load_settings
 from support_common.tickets import TicketService
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_secretsmanager.client import SecretsManagerClient
     from mypy_boto3_ses.client import SESClient
 
 entry = entry_point(correlation_id_path="Records[0].ses.mail.messageId")
@@ -35,6 +40,10 @@ class EmailSettings(FunctionSettings):
     sender_name: str = Field(default="Support", alias="MAIL_SENDER_NAME", min_length=1)
     # Where links in acknowledgements point (the dashboard).
     dashboard_url: str = Field(alias="DASHBOARD_URL", min_length=1)
+    # Reply codes of pages are checked with the key of their links.
+    ack_secret_arn: str = Field(alias="ACK_SECRET_ARN", min_length=1)
+    # Besides SUPPORT_DOMAIN, the domains of staff addresses (comma-separated) that may ACK a page.
+    staff_mail_domains: str = Field(default="", alias="STAFF_MAIL_DOMAINS")
 
 
 @dataclass(frozen=True)
@@ -61,8 +70,18 @@ def wiring() -> Wiring:
         once = config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
         return boto3.client("ses", region_name=settings.region, config=once)
 
+    @cache
+    def secrets_client() -> SecretsManagerClient:
+        return boto3.client("secretsmanager", region_name=settings.region, config=config)
+
+    tickets = TicketService(TicketStore(table))
+    page_replies = PageReplies(
+        oncall=OnCall(tickets),
+        signer=PageSigner(SecretValue(secrets_client, settings.ack_secret_arn).key),
+        staff_domains=[settings.support_domain, *settings.staff_mail_domains.split(",")],
+    )
     intake = EmailIntake(
-        tickets=TicketService(TicketStore(table)),
+        tickets=tickets,
         messages=messages,
         bucket=MailBucket(
             boto3.client("s3", region_name=settings.region, config=config), settings.raw_mail_bucket
@@ -76,6 +95,7 @@ def wiring() -> Wiring:
             dashboard_url=settings.dashboard_url,
         ),
         support_domain=settings.support_domain,
+        page_replies=page_replies,
     )
     return Wiring(settings=settings, intake=intake)
 

@@ -1,4 +1,5 @@
-"""Which DynamoDB stream records page, which cancel pending re-pages, and which do nothing."""
+"""Which DynamoDB stream records page, which stand down (and cancel re-pages), which only cancel,
+and which do nothing."""
 
 from __future__ import annotations
 
@@ -6,14 +7,26 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from support_common.models import Ticket
+from support_common.models import Status, Ticket
 from support_common.repository.ticket_items import is_ticket_key, ticket_from_image
 
 
 class Action(StrEnum):
-    PAGE = "page"  # the ticket became pageable: page level 1
-    CANCEL = "cancel"  # the ticket stopped being pageable: drop pending re-pages
+    PAGE = "page"  # the ticket became pageable: a new round, page level 1
+    # A ticket with paging rounds was acknowledged, or resolved or closed: tell whoever was paged
+    # (the values are PagerDuty's event_action) and drop pending re-pages.
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+    CANCEL = "cancel"  # the ticket stopped being pageable (downgraded, moved to triage...): drop re-pages
     NONE = "none"
+
+    @property
+    def stands_down(self) -> bool:
+        return self in (Action.ACKNOWLEDGE, Action.RESOLVE)
+
+    @property
+    def cancels(self) -> bool:
+        return self in (Action.ACKNOWLEDGE, Action.RESOLVE, Action.CANCEL)
 
 
 @dataclass(frozen=True)
@@ -48,10 +61,28 @@ def stops_paging(old: Ticket | None, new: Ticket | None) -> bool:
     return old is not None and old.pages and not (new is not None and new.pages)
 
 
+def stand_down(old: Ticket | None, new: Ticket | None) -> Action | None:
+    """ACKNOWLEDGE or RESOLVE when a ticket that has paging rounds is handled; else None.
+
+    Open -> acknowledged acknowledges; open or acknowledged -> resolved or closed resolves. Whether
+    anyone was actually paged in the round is for the pager to check (its page records).
+    """
+    if old is None or new is None or new.page_round < 1 or old.status == new.status:
+        return None
+    if old.status == Status.OPEN and new.status == Status.ACKNOWLEDGED:
+        return Action.ACKNOWLEDGE
+    if old.status in (Status.OPEN, Status.ACKNOWLEDGED) and new.status in (Status.RESOLVED, Status.CLOSED):
+        return Action.RESOLVE
+    return None
+
+
 def action_for(old: Ticket | None, new: Ticket | None) -> Action:
     """The pager's action for a ticket that changed from `old` to `new` (None: absent)."""
     if becomes_pageable(old, new):
         return Action.PAGE
+    handled = stand_down(old, new)
+    if handled is not None:
+        return handled
     if stops_paging(old, new):
         return Action.CANCEL
     return Action.NONE

@@ -1,15 +1,20 @@
-"""Escalation: page a ticket once per level, and again at the next level until it is acknowledged.
+"""Escalation: page a ticket once per (round, level), and again until it is acknowledged.
 
-Once-only protocol, per (ticket, level), with the page record `TICKET#<id> / PAGE#<level>`:
+Once-only protocol, per (ticket, round, level[, repeat]), with the page record
+`TICKET#<id> / PAGE#<round>#<level>`:
 1. claim: a conditional put of the record in state `sending`, with a token and a lease that ends
    when this invocation can no longer run (its deadline);
 2. publish (PublishBatch, ten pages a call);
-3. on success, create the next level's timer, then mark the record `sent` (token must match);
+3. on success, create the next step's timer, then mark the record `sent` (token must match);
    on failure, delete the claim so the retried record can page at once.
 A duplicate or retried record finds the record `sent` and does nothing; one that finds a live
 `sending` claim fails and is retried after the lease. A crash between publish and mark leaves a
 claim that expires with the invocation: the retry pages again, which PagerDuty folds into the same
 incident (`dedup_key` = ticket id). A page is never lost, and repeats only after such a crash.
+
+Past the last level the last level repeats every timeout (`last_level_repeats` times); the step
+after the last repeat tells the alarms topic that nobody answers. A round ends when the ticket
+stops paging: its timers are deleted, and whoever was paged gets a stand-down (`standdown.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -27,8 +32,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from support_common.aws_errors import AWS_ERRORS, Unprocessed, error_code, is_transient
 from support_common.models import Ticket, utcnow
 from support_common.observability import count, logger, metrics
-from support_common.paging.decision import Action, Change, change_from_record
+from support_common.paging.alarm import AlarmFailed, Alarms
+from support_common.paging.batch import Batch, read_changes
+from support_common.paging.decision import Change
+from support_common.paging.links import PageLinks
 from support_common.paging.message import PageMessage, build_page
+from support_common.paging.standdown import StandDownFailed, StandDowns
 from support_common.paging.timers import Escalation, RepageRequest, Timers
 from support_common.repository.pages import ClaimStatus, PageStore
 from support_common.repository.tickets import TicketStore
@@ -56,14 +65,39 @@ class PageInFlight(PageFailed):
     """Another invocation holds a live claim on this page: retry after its lease."""
 
 
-@dataclass
-class _Claimed:
+@dataclass(frozen=True)
+class PageRequest:
+    """One page to send: `ticket` (its current round) at `level`, the `repeat`-th time past the last."""
+
     ticket: Ticket
     level: int
+    repeat: int = 0
+
+    @property
+    def round(self) -> int:
+        return max(self.ticket.page_round, 1)
+
+
+@dataclass
+class _Claimed:
+    request: PageRequest
     token: str
     message: PageMessage
     message_id: str | None = None
     published_at: datetime | None = None
+
+    @property
+    def ticket(self) -> Ticket:
+        return self.request.ticket
+
+    @property
+    def level(self) -> int:
+        return self.request.level
+
+    @property
+    def where(self) -> dict[str, int]:
+        """The record's key fields, as PageStore takes them."""
+        return {"round": self.request.round, "repeat": self.request.repeat}
 
 
 class Pager:
@@ -79,6 +113,8 @@ class Pager:
         topic_arn: str,
         dashboard_url: str,
         escalation: Escalation,
+        links: PageLinks | None = None,
+        alerts_topic_arn: str | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.tickets = tickets
@@ -88,6 +124,11 @@ class Pager:
         self.topic_arn = topic_arn
         self.dashboard_url = dashboard_url
         self.escalation = escalation
+        self.links = links
+        self.standdowns = StandDowns(pages=pages, sns=sns, topic_arn=topic_arn)
+        self.alarms = Alarms(
+            pages=pages, sns=sns, topic_arn=alerts_topic_arn, escalation=escalation, dashboard_url=dashboard_url
+        )
         self.clock = clock
 
     # --- entry points --------------------------------------------------------------------
@@ -95,7 +136,7 @@ class Pager:
     def process_stream(self, records: Sequence[dict[str, Any]], *, deadline: float) -> dict[str, Exception]:
         """Page, cancel or skip each stream record; return the failures by sequence number."""
         failures: dict[str, Exception] = {}
-        batch = _Batch.of(_read_changes(records, failures))
+        batch = Batch.of(read_changes(records, failures))
         try:
             requests = self._still_pageable(batch.to_page, batch.latest)
         except (*AWS_ERRORS, Unprocessed) as exc:
@@ -105,18 +146,27 @@ class Pager:
                 batch.fail_pages(ticket_id, exc, failures)
         for ticket_id, error in self.page(requests, deadline=deadline).items():
             batch.fail_pages(ticket_id, error, failures)
-        for ticket_id, sequences in batch.cancels():
+        for (ticket_id, round_), changes in batch.ends.items():
             try:
-                self.cancel(ticket_id)
-            except AWS_ERRORS as exc:
-                logger.warning("re-page cancel failed", ticket_id=ticket_id, error=error_code(exc))
-                for sequence in sequences:
-                    failures[sequence] = exc
+                self.end_round(ticket_id, round_, changes, deadline=deadline)
+            except (*AWS_ERRORS, StandDownFailed) as exc:
+                logger.warning("round end failed", ticket_id=ticket_id, page_round=round_, error=error_code(exc))
+                for change in changes:
+                    failures[change.sequence_number] = exc
         return failures
 
-    def _still_pageable(
-        self, to_page: dict[str, Change], latest: dict[str, Ticket | None]
-    ) -> list[tuple[Ticket, int]]:
+    def end_round(self, ticket_id: str, round_: int, changes: Sequence[Change], *, deadline: float) -> None:
+        """A round is over (acknowledged, resolved, downgraded...): delete its timers, stand down."""
+        records = self.pages.list(ticket_id, round_)
+        self.timers.cancel(ticket_id, round_, [(r.level, r.repeat) for r in records])
+        for change in changes:
+            if change.action.stands_down and change.new is not None and change.old is not None:
+                first_answer = change.old.status == "open"
+                self.standdowns.send(
+                    change.new, change.action, records, deadline=deadline, first_answer=first_answer
+                )
+
+    def _still_pageable(self, to_page: dict[str, Change], latest: dict[str, Ticket | None]) -> list[PageRequest]:
         """The level-1 pages to send: only tickets that still page by the newest state we know.
 
         A later record of the same batch may already acknowledge the ticket. A record older than
@@ -127,7 +177,7 @@ class Pager:
         oldest_fresh = time.time() - STALE_RECORD_SECONDS
         stale = [tid for tid, change in to_page.items() if (change.created_at or oldest_fresh) < oldest_fresh]
         current = self.tickets.get_many(stale) if stale else {}
-        requests: list[tuple[Ticket, int]] = []
+        requests: list[PageRequest] = []
         for ticket_id in to_page:
             newest = current.get(ticket_id) if ticket_id in stale else latest.get(ticket_id)
             if newest is None or not newest.pages:
@@ -135,45 +185,65 @@ class Pager:
                     "page skipped", ticket_id=ticket_id, reason="no longer pageable", stale=ticket_id in stale
                 )
                 continue
-            requests.append((newest, 1))
+            requests.append(PageRequest(newest, 1))
         return requests
 
     def repage(self, request: RepageRequest, *, deadline: float) -> bool:
-        """A timer fired: page at its level if the ticket still pages; a late timer does nothing."""
+        """A timer fired: page its step if the ticket still pages in its round; else nothing."""
+        where: dict[str, object] = {
+            "ticket_id": request.ticket_id,
+            "escalation_level": request.level,
+            "page_round": request.round,
+        }
         if request.level > self.escalation.max_level:
-            logger.info(
-                "re-page skipped", ticket_id=request.ticket_id, escalation_level=request.level, reason="max level"
-            )
+            logger.info("re-page skipped", extra={**where, "reason": "max level"})
             return False
         ticket = self.tickets.get(request.ticket_id)
+        reason = None
         if ticket is None or not ticket.pages:
             reason = "no ticket" if ticket is None else f"ticket is {ticket.status}"
-            logger.info(
-                "re-page skipped", ticket_id=request.ticket_id, escalation_level=request.level, reason=reason
-            )
+        elif max(ticket.page_round, 1) != request.round:
+            reason = "round over"
+        if ticket is None or reason is not None:
+            logger.info("re-page skipped", extra={**where, "reason": reason})
             return False
-        failures = self.page([(ticket, request.level)], deadline=deadline)
+        failures = self.page([PageRequest(ticket, request.level, request.repeat)], deadline=deadline)
         if failures:
             raise PageFailed(f"page {ticket.id} level {request.level} failed") from failures[ticket.id]
+        if self.escalation.is_alarm(request.level, request.repeat):
+            try:
+                self.alarms.raise_for(ticket, deadline=deadline)
+            except AlarmFailed as exc:
+                # The page is recorded sent: the retried timer only raises the alarm.
+                raise PageFailed(str(exc)) from exc
         return True
 
     # --- paging --------------------------------------------------------------------------
 
-    def page(self, requests: Sequence[tuple[Ticket, int]], *, deadline: float) -> dict[str, Exception]:
-        """Send each (ticket, level) page unless already sent; return the failures by ticket id."""
+    def page(self, requests: Sequence[PageRequest], *, deadline: float) -> dict[str, Exception]:
+        """Send each page unless already sent; return the failures by ticket id."""
         failures: dict[str, Exception] = {}
         claimed: list[_Claimed] = []
         now = time.time()
-        for ticket, level in requests:
+        for request in requests:
+            ticket, level, where = (
+                request.ticket,
+                request.level,
+                {"round": request.round, "repeat": request.repeat},
+            )
             token = secrets.token_hex(8)
             try:
                 claim = self.pages.claim(
-                    ticket.id, level, token=token, lease_until=deadline + LEASE_MARGIN_SECONDS, now=now
+                    ticket.id, level, token=token, lease_until=deadline + LEASE_MARGIN_SECONDS, now=now, **where
                 )
                 if claim.status is ClaimStatus.SENT:
-                    logger.info("page already sent", ticket_id=ticket.id, escalation_level=level)
-                    if not claim.scheduled and self.timers.schedule_next(ticket.id, level):
-                        self.pages.mark_scheduled(ticket.id, level)
+                    logger.info(
+                        "page already sent", ticket_id=ticket.id, escalation_level=level, page_round=request.round
+                    )
+                    if not claim.scheduled and self.timers.schedule_next(
+                        ticket.id, level, request.round, request.repeat
+                    ):
+                        self.pages.mark_scheduled(ticket.id, level, **where)
                     continue
             except AWS_ERRORS as exc:
                 logger.warning(
@@ -185,14 +255,15 @@ class Pager:
                 logger.warning("page in flight elsewhere", ticket_id=ticket.id, escalation_level=level)
                 failures[ticket.id] = PageInFlight(f"page {ticket.id} level {level} is being sent")
                 continue
-            message = build_page(ticket, level, dashboard_url=self.dashboard_url)
-            claimed.append(_Claimed(ticket, level, token, message))
+            ack = self.links.ack_info(ticket, level) if self.links else None
+            message = build_page(ticket, level, dashboard_url=self.dashboard_url, ack=ack, repeat=request.repeat)
+            claimed.append(_Claimed(request, token, message))
 
         sent = self._publish(claimed, failures)
         for page in sent:
             scheduled = True
             try:
-                self.timers.schedule_next(page.ticket.id, page.level)
+                self.timers.schedule_next(page.ticket.id, page.level, page.request.round, page.request.repeat)
             except AWS_ERRORS as exc:
                 # The page is out and is marked sent: the retry finds it sent and only creates the timer.
                 logger.warning(
@@ -206,10 +277,6 @@ class Pager:
             self._finish(page, scheduled=scheduled)
         self._count(sent)
         return failures
-
-    def cancel(self, ticket_id: str) -> int:
-        """Delete a ticket's pending re-page timers (acknowledged, resolved...); return how many."""
-        return self.timers.cancel(ticket_id)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -249,7 +316,7 @@ class Pager:
 
     def _release(self, page: _Claimed) -> None:
         try:
-            self.pages.release(page.ticket.id, page.level, token=page.token)
+            self.pages.release(page.ticket.id, page.level, token=page.token, **page.where)
         except AWS_ERRORS as exc:
             # The lease ends with this invocation: the retry can still take the page then.
             logger.warning(
@@ -273,6 +340,7 @@ class Pager:
                     message_id=str(page.message_id),
                     sent_at=sent_at.isoformat().replace("+00:00", "Z"),
                     scheduled=scheduled,
+                    **page.where,
                 )
                 break
             except AWS_ERRORS as exc:
@@ -294,9 +362,11 @@ class Pager:
             escalation_level=page.level,
             tenant=page.ticket.tenant,
             message_id=page.message_id,
-            escalation_scheduled=scheduled and page.level < self.escalation.max_level and self.escalation.enabled,
+            page_round=page.request.round,
+            repeat=page.request.repeat,
+            escalation_scheduled=scheduled and self.escalation.enabled,
         )
-        if page.level == 1:
+        if page.level == 1 and page.request.round == 1:
             delay_ms = (sent_at - page.ticket.created_at).total_seconds() * 1000
             metrics.add_metric(name="TimeToPage", unit=MetricUnit.Milliseconds, value=max(delay_ms, 0.0))
 
@@ -305,60 +375,6 @@ class Pager:
         for level, sent_at_level in sorted(Counter(page.level for page in sent).items()):
             # The level is a dimension of PagesSent: one EMF blob per level and batch.
             count("PagesSent", sent_at_level, level=str(level))
-
-
-def _read_changes(records: Sequence[dict[str, Any]], failures: dict[str, Exception]) -> list[Change]:
-    """The batch's records as changes; an unreadable record fails alone (retried, then parked)."""
-    changes: list[Change] = []
-    for record in records:
-        try:
-            changes.append(change_from_record(record))
-        except (KeyError, TypeError, ValueError) as exc:
-            sequence = str(record.get("dynamodb", {}).get("SequenceNumber", ""))
-            logger.exception("stream record unreadable", sequence_number=sequence)
-            failures[sequence] = exc
-    return changes
-
-
-@dataclass
-class _Batch:
-    """A stream batch grouped by ticket: what pages, what cancels, and which records asked for it."""
-
-    to_page: dict[str, Change] = field(default_factory=dict)
-    latest: dict[str, Ticket | None] = field(default_factory=dict)
-    page_records: dict[str, list[str]] = field(default_factory=dict)
-    cancel_records: dict[str, list[str]] = field(default_factory=dict)
-    last_page: dict[str, int] = field(default_factory=dict)
-    last_cancel: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, changes: Sequence[Change]) -> _Batch:
-        batch = cls()
-        for index, change in enumerate(changes):
-            ticket = change.ticket
-            if ticket is None:
-                continue
-            batch.latest[ticket.id] = change.new
-            action = change.action
-            if action is Action.PAGE:
-                batch.to_page.setdefault(ticket.id, change)
-                batch.page_records.setdefault(ticket.id, []).append(change.sequence_number)
-                batch.last_page[ticket.id] = index
-            elif action is Action.CANCEL:
-                batch.cancel_records.setdefault(ticket.id, []).append(change.sequence_number)
-                batch.last_cancel[ticket.id] = index
-        return batch
-
-    def fail_pages(self, ticket_id: str, error: Exception, failures: dict[str, Exception]) -> None:
-        """Fail every record that asked to page `ticket_id`."""
-        for sequence in self.page_records.get(ticket_id, []):
-            failures[sequence] = error
-
-    def cancels(self) -> Iterator[tuple[str, list[str]]]:
-        """Tickets whose timers to delete, with their records; one paged again later keeps its timers."""
-        for ticket_id, sequences in self.cancel_records.items():
-            if self.last_page.get(ticket_id, -1) <= self.last_cancel[ticket_id]:
-                yield ticket_id, sequences
 
 
 def _chunks(pages: list[_Claimed]) -> Iterator[list[_Claimed]]:

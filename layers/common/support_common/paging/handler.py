@@ -12,16 +12,20 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from pydantic import Field, ValidationError
 
 from support_common.observability import entry_point, logger
+from support_common.pagelinks import PageSigner
 from support_common.paging.escalation import Pager
+from support_common.paging.links import PageLinks
 from support_common.paging.timers import Escalation, RepageRequest, Timers
 from support_common.repository.pages import PageStore
 from support_common.repository.table import Table
 from support_common.repository.tickets import TicketStore
+from support_common.secret_store import SecretValue
 from support_common.settings import FunctionSettings, load_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
 # A stream batch is correlated by its first record, a timer by its ticket.
 entry = entry_point(correlation_id_path="Records[0].dynamodb.SequenceNumber || ticket_id")
@@ -40,6 +44,15 @@ class PagingSettings(FunctionSettings):
     escalate_function_arn: str = Field(alias="ESCALATE_FUNCTION_ARN", min_length=1)
     # Where EventBridge Scheduler sends a re-page it could not deliver (the escalate failure queue).
     escalate_dlq_arn: str = Field(alias="ESCALATE_DLQ_ARN", min_length=1)
+    # How often the last level repeats before the alarms topic hears that nobody answers.
+    max_last_level_repeats: int = Field(default=8, alias="MAX_LAST_LEVEL_REPEATS", ge=0, le=1000)
+    alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
+    # Acknowledgement links: the HTTP API's base URL and the secret that signs them.
+    api_url: str = Field(alias="API_URL", min_length=1)
+    ack_secret_arn: str = Field(alias="ACK_SECRET_ARN", min_length=1)
+    ack_link_ttl_hours: int = Field(default=24, alias="ACK_LINK_TTL_HOURS", ge=1, le=24 * 14)
+    # A staff reply to a page goes to urgent@ this domain.
+    support_domain: str = Field(alias="SUPPORT_DOMAIN", min_length=1)
 
 
 @dataclass(frozen=True)
@@ -64,8 +77,20 @@ def wiring() -> Wiring:
         role_arn=settings.scheduler_role_arn,
         target_arn=settings.escalate_function_arn,
         dead_letter_arn=settings.escalate_dlq_arn,
+        last_level_repeats=settings.max_last_level_repeats,
     )
     table = Table(settings.table_name, boto3.client("dynamodb", region_name=settings.region, config=config))
+
+    @cache
+    def secrets_client() -> SecretsManagerClient:
+        return boto3.client("secretsmanager", region_name=settings.region, config=config)
+
+    links = PageLinks(
+        signer=PageSigner(SecretValue(secrets_client, settings.ack_secret_arn).key),
+        api_url=settings.api_url,
+        ttl=timedelta(hours=settings.ack_link_ttl_hours),
+        reply_to=f"urgent@{settings.support_domain}",
+    )
     pager = Pager(
         tickets=TicketStore(table),
         pages=PageStore(table),
@@ -80,6 +105,8 @@ def wiring() -> Wiring:
         topic_arn=settings.pager_topic_arn,
         dashboard_url=settings.dashboard_url,
         escalation=escalation,
+        links=links,
+        alerts_topic_arn=settings.alerts_topic_arn,
     )
     return Wiring(settings=settings, pager=pager)
 

@@ -13,7 +13,8 @@ from support_common.models import Ticket, iso
 # satisfies both, so a long title can never get a page rejected.
 SUBJECT_MAX = 99
 SUBJECT_PREFIX = "[URGENT] "
-SMS_MAX = 140  # one SMS segment, with room for the sender prefix some carriers add
+# One GSM-7 segment. The acknowledgement link must be whole, so the title gives way to it.
+SMS_MAX = 160
 TITLE_MAX = 200
 FIELD_MAX = 200
 SUMMARY_MAX = 1024  # PagerDuty's limit for payload.summary
@@ -60,6 +61,27 @@ def ticket_link(dashboard_url: str, ticket_id: str) -> str:
 
 
 @dataclass(frozen=True)
+class AckInfo:
+    """How on-call acknowledges a page: its signed link, and the code a staff mail quotes."""
+
+    url: str
+    reply_code: str | None = None
+    reply_to: str | None = None  # a support address that takes the mail
+
+
+def level_text(level: int, repeat: int) -> str:
+    """`L2`, or `L3+2` for the second repeat of the last level."""
+    return f"L{level}" + (f"+{repeat}" if repeat else "")
+
+
+def sms_line(head: str, title: str, tail: str) -> str:
+    """`<head> <title> <tail>` in at most SMS_MAX characters: the title is cut, never the tail."""
+    room = SMS_MAX - len(head) - (len(tail) + 1 if tail else 0) - 1
+    text = f"{head} {one_line(title, max(room, 0))}".rstrip() if room > len(ELLIPSIS) else head
+    return f"{text} {tail}" if tail else text
+
+
+@dataclass(frozen=True)
 class PageMessage:
     """One SNS message, ready for Publish or a PublishBatch entry."""
 
@@ -89,17 +111,42 @@ class PageMessage:
         }
 
 
-def build_page(ticket: Ticket, level: int, *, dashboard_url: str, max_bytes: int = PAGE_MAX_BYTES) -> PageMessage:
-    """The page for `ticket` at escalation `level`; ticket text is sanitized, escaped and capped."""
+def build_page(
+    ticket: Ticket,
+    level: int,
+    *,
+    dashboard_url: str,
+    ack: AckInfo | None = None,
+    repeat: int = 0,
+    max_bytes: int = PAGE_MAX_BYTES,
+) -> PageMessage:
+    """The page for `ticket` at escalation `level` (`repeat`: the n-th repeat of the last level).
+
+    Ticket text is sanitized, escaped and capped; `ack` adds the acknowledgement link and code.
+    """
     excerpt = DESCRIPTION_EXCERPT
     while True:
-        page = _build(ticket, level, dashboard_url, excerpt)
+        page = _build(ticket, level, dashboard_url, excerpt, ack, repeat)
         if page.size <= max_bytes or excerpt == 0:
             return page
         excerpt //= 2
 
 
-def _build(ticket: Ticket, level: int, dashboard_url: str, excerpt: int) -> PageMessage:
+def _ack_lines(ticket: Ticket, ack: AckInfo | None) -> list[str]:
+    if ack is None:
+        return ["Acknowledge the ticket in the dashboard to stop escalation to the next level."]
+    lines = [f"Acknowledge (no sign-in): {ack.url}"]
+    if ack.reply_code and ack.reply_to:
+        lines.append(
+            f"Or mail {ack.reply_to} from your staff address with the subject: ACK {ticket.id} {ack.reply_code}"
+        )
+    lines.append("Acknowledging stops escalation to the next level.")
+    return lines
+
+
+def _build(
+    ticket: Ticket, level: int, dashboard_url: str, excerpt: int, ack: AckInfo | None, repeat: int
+) -> PageMessage:
     link = ticket_link(dashboard_url, ticket.id)
     title = one_line(ticket.title, TITLE_MAX)
     tenant = one_line(ticket.tenant, FIELD_MAX)
@@ -112,6 +159,8 @@ def _build(ticket: Ticket, level: int, dashboard_url: str, excerpt: int) -> Page
     details = {
         "ticket_id": ticket.id,
         "escalation_level": level,
+        "round": max(ticket.page_round, 1),
+        "repeat": repeat,
         "type": str(ticket.type),
         "priority": str(ticket.priority),
         "status": str(ticket.status),
@@ -123,11 +172,13 @@ def _build(ticket: Ticket, level: int, dashboard_url: str, excerpt: int) -> Page
         "created_at": created,
         "link": link,
         "description": description,
+        **({"ack_url": ack.url} if ack else {}),
     }
-    sms = one_line(f"URGENT L{level} {ticket.id}: {title}", SMS_MAX)
+    sms = sms_line(f"URGENT {level_text(level, repeat)} {ticket.id}:", title, f"ACK {ack.url}" if ack else "")
+    again = f" (repeat {repeat}: still unacknowledged)" if repeat else ""
     email = "\n".join(
         [
-            f"Urgent incident {ticket.id}, escalation level {level}: the customer's site is down.",
+            f"Urgent incident {ticket.id}, escalation level {level}{again}: the customer's site is down.",
             "",
             f"Title:       {title}",
             f"Tenant:      {tenant}",
@@ -136,7 +187,7 @@ def _build(ticket: Ticket, level: int, dashboard_url: str, excerpt: int) -> Page
             f"Opened:      {created} (via {ticket.channel})",
             f"Ticket:      {link}",
             "",
-            "Acknowledge the ticket in the dashboard to stop escalation to the next level.",
+            *_ack_lines(ticket, ack),
             "",
             f"--- description (first {excerpt} characters) ---",
             description,
@@ -157,7 +208,10 @@ def _build(ticket: Ticket, level: int, dashboard_url: str, excerpt: int) -> Page
             "class": str(ticket.type),
             "custom_details": details,
         },
-        "links": [{"href": link, "text": f"Ticket {ticket.id}"}],
+        "links": [
+            *([{"href": ack.url, "text": "Acknowledge"}] if ack else []),
+            {"href": link, "text": f"Ticket {ticket.id}"},
+        ],
         "client": "Support desk",
         "client_url": link,
     }
@@ -168,13 +222,29 @@ def _build(ticket: Ticket, level: int, dashboard_url: str, excerpt: int) -> Page
         "https": _json(pagerduty),
         "sqs": _json({"source": SOURCE, **details}),
     }
-    attributes = {
+    attributes = message_attributes(ticket, level, event_action="trigger")
+    return PageMessage(ticket.id, level, subject, _json(bodies), attributes)
+
+
+def message_attributes(
+    ticket: Ticket, level: int, *, event_action: str, origin: str = "desk"
+) -> dict[str, dict[str, str]]:
+    """What subscriptions filter on: the ticket's type, priority and tenant, the level, and
+    `event_action` (trigger, acknowledge, resolve); `origin` is `pagerduty` for a stand-down of a
+    change PagerDuty itself made (its HTTPS subscription skips those: no echo)."""
+    return {
         "ticket_type": {"DataType": "String", "StringValue": str(ticket.type)},
         "priority": {"DataType": "String", "StringValue": str(ticket.priority)},
         "tenant": {"DataType": "String", "StringValue": ticket.tenant},
         "escalation_level": {"DataType": "Number", "StringValue": str(level)},
+        "event_action": {"DataType": "String", "StringValue": event_action},
+        "origin": {"DataType": "String", "StringValue": origin},
     }
-    return PageMessage(ticket.id, level, subject, _json(bodies), attributes)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON for message bodies."""
+    return _json(value)
 
 
 def _json(value: Any) -> str:

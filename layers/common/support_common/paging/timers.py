@@ -1,9 +1,13 @@
-"""Re-page timers: one EventBridge Scheduler one-time schedule per (ticket, next level)."""
+"""Re-page timers: one EventBridge Scheduler one-time schedule per (ticket, round, next step).
+
+A step is a level, or past the last level one of its repeats (`repeat` 1..N); the step after the
+last repeat is the alarm (the alarms topic hears that nobody answers).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -30,6 +34,8 @@ class Escalation:
     ack_timeout: timedelta
     max_level: int
     group: str | None = None
+    # How often the last level repeats, every ack_timeout, before the alarms topic is told.
+    last_level_repeats: int = 0
     role_arn: str | None = None
     target_arn: str | None = None
     dead_letter_arn: str | None = None
@@ -39,6 +45,17 @@ class Escalation:
         """Whether timers can be created (the local stack may run without a scheduler)."""
         return bool(self.group and self.role_arn and self.target_arn)
 
+    def next_step(self, level: int, repeat: int) -> tuple[int, int]:
+        """The (level, repeat) that follows a page at (level, repeat): past the last level, the
+        last level again, for as long as nobody acknowledges (an urgent incident never goes silent)."""
+        if level < self.max_level:
+            return level + 1, 0
+        return self.max_level, repeat + 1
+
+    def is_alarm(self, level: int, repeat: int) -> bool:
+        """Whether this step is the first past the configured repeats: the alarms topic hears of it."""
+        return level >= self.max_level and repeat == self.last_level_repeats + 1
+
 
 class RepageRequest(BaseModel):
     """The Input of a one-time schedule: page `ticket_id` at `level` if it still pages."""
@@ -47,17 +64,22 @@ class RepageRequest(BaseModel):
 
     action: Literal["repage"]
     ticket_id: str = Field(pattern=TICKET_ID_PATTERN)
-    level: int = Field(ge=2, le=100)
+    level: int = Field(ge=1, le=100)
+    # Timers created before rounds existed carry neither: the first round, no repeat.
+    round: int = Field(default=1, ge=1, le=100_000)
+    repeat: int = Field(default=0, ge=0, le=1_000_000)
 
 
-def schedule_name(ticket_id: str, level: int) -> str:
-    """The timer that pages `ticket_id` at `level`; deterministic, so a duplicate collides harmlessly."""
-    return f"page-{ticket_id}-L{level}"
+def schedule_name(ticket_id: str, level: int, round_: int = 1, repeat: int = 0) -> str:
+    """The timer of one step; deterministic, so a duplicate collides harmlessly (at most 64 chars)."""
+    return f"page-{ticket_id}-R{round_}-L{level}" + (f"-x{repeat}" if repeat else "")
 
 
-def repage_input(ticket_id: str, level: int) -> str:
+def repage_input(ticket_id: str, level: int, round_: int = 1, repeat: int = 0) -> str:
     """The JSON a timer passes to the escalate function."""
-    return json.dumps({"action": "repage", "ticket_id": ticket_id, "level": level})
+    return json.dumps(
+        {"action": "repage", "ticket_id": ticket_id, "level": level, "round": round_, "repeat": repeat}
+    )
 
 
 def at_expression(when: datetime) -> str:
@@ -78,54 +100,65 @@ class Timers:
         self.escalation = escalation
         self.clock = clock
 
-    def schedule_next(self, ticket_id: str, level: int) -> bool:
-        """Create the timer for level + 1 when there is one; True when it exists now."""
-        nxt = level + 1
-        if not self.escalation.enabled or self.scheduler is None or nxt > self.escalation.max_level:
+    def schedule_next(self, ticket_id: str, level: int, round_: int = 1, repeat: int = 0) -> bool:
+        """Create the timer for the step after (level, repeat) when there is one; True when it exists now."""
+        if not self.escalation.enabled or self.scheduler is None:
             return False
+        nxt, nxt_repeat = self.escalation.next_step(level, repeat)
         # Rounded up to the second: the timer never fires before the timeout.
         when = (self.clock() + self.escalation.ack_timeout + timedelta(seconds=1)).replace(microsecond=0)
         target: dict[str, Any] = {
             "Arn": str(self.escalation.target_arn),
             "RoleArn": str(self.escalation.role_arn),
-            "Input": repage_input(ticket_id, nxt),
+            "Input": repage_input(ticket_id, nxt, round_, nxt_repeat),
             "RetryPolicy": SCHEDULE_RETRY,
         }
         if self.escalation.dead_letter_arn:
             target["DeadLetterConfig"] = {"Arn": self.escalation.dead_letter_arn}
         try:
             self.scheduler.create_schedule(
-                Name=schedule_name(ticket_id, nxt),
+                Name=schedule_name(ticket_id, nxt, round_, nxt_repeat),
                 GroupName=str(self.escalation.group),
                 ScheduleExpression=at_expression(when),
                 ScheduleExpressionTimezone="UTC",
                 FlexibleTimeWindow={"Mode": "OFF"},
                 ActionAfterCompletion="DELETE",
-                Description=f"page {ticket_id} at level {nxt} unless acknowledged",
+                Description=f"page {ticket_id} (round {round_}) at level {nxt} unless acknowledged",
                 Target=cast("TargetTypeDef", target),
             )
         except ClientError as exc:
             if error_code(exc) != "ConflictException":
                 raise
-            logger.info("re-page already scheduled", ticket_id=ticket_id, escalation_level=nxt)
+            logger.info("re-page already scheduled", ticket_id=ticket_id, escalation_level=nxt, repeat=nxt_repeat)
             return True
-        logger.info("re-page scheduled", ticket_id=ticket_id, escalation_level=nxt, at=when.isoformat())
+        logger.info(
+            "re-page scheduled",
+            ticket_id=ticket_id,
+            page_round=round_,
+            escalation_level=nxt,
+            repeat=nxt_repeat,
+            at=when.isoformat(),
+        )
         return True
 
-    def cancel(self, ticket_id: str) -> int:
-        """Delete a ticket's pending re-page timers (acknowledged, resolved...); return how many."""
+    def cancel(self, ticket_id: str, round_: int, sent: Iterable[tuple[int, int]]) -> int:
+        """Delete the timers that follow the steps `sent` of a round (acknowledged, downgraded...).
+
+        A timer exists only after its previous step was claimed, so the round's page records name
+        every timer that can be pending; return how many were deleted.
+        """
         if not self.escalation.enabled or self.scheduler is None:
             return 0
+        steps = {self.escalation.next_step(level, repeat) for level, repeat in sent}
+        names = {schedule_name(ticket_id, level, round_, repeat) for level, repeat in steps}
         deleted = 0
-        for level in range(2, self.escalation.max_level + 1):
+        for name in sorted(names):
             try:
-                self.scheduler.delete_schedule(
-                    Name=schedule_name(ticket_id, level), GroupName=str(self.escalation.group)
-                )
+                self.scheduler.delete_schedule(Name=name, GroupName=str(self.escalation.group))
             except ClientError as exc:
                 if error_code(exc) == "ResourceNotFoundException":
                     continue
                 raise
             deleted += 1
-        logger.info("re-pages cancelled", ticket_id=ticket_id, deleted=deleted)
+        logger.info("re-pages cancelled", ticket_id=ticket_id, page_round=round_, deleted=deleted)
         return deleted

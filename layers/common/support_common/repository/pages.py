@@ -1,8 +1,11 @@
-"""Page records: `TICKET#<id> / PAGE#<level>`, one per escalation level.
+"""Page records, one per (round, level, repeat), and notice records, one per (round, kind).
 
-A page record is claimed (state `sending`, with a lease and a token) before the page is
-published, then marked `sent`. The lease ends when the claiming invocation can no longer run,
-so a crashed claim becomes retakeable and a page is never lost, only (rarely) repeated.
+Keys: `TICKET#<id> / PAGE#<round>#<level>` (a repeat of the last level: `PAGE#<round>#<level>#<n>`)
+and `TICKET#<id> / NOTICE#<round>#<kind>` (the stand-downs `acknowledge` and `resolve`, and
+`alarm`: the alarms topic told that nobody answers). Each is claimed (state `sending`, with a lease and
+a token) before its message is published, then marked `sent`. The lease ends when the claiming
+invocation can no longer run, so a crashed claim becomes retakeable and a message is never lost,
+only (rarely) repeated.
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ PAGE_SENT = "sent"
 
 class ClaimStatus(StrEnum):
     CLAIMED = "claimed"  # ours to publish
-    SENT = "sent"  # someone already paged this level
+    SENT = "sent"  # someone already sent this one
     BUSY = "busy"  # another invocation holds a live claim
 
 
 @dataclass(frozen=True)
 class PageClaim:
     status: ClaimStatus
-    # For SENT: whether the next level's timer was created after that page.
+    # For SENT: whether the next step's timer was created after that page.
     scheduled: bool = False
 
 
@@ -44,10 +47,29 @@ class PageRecord:
     message_id: str | None
     sent_at: str | None
     scheduled: bool
+    round: int = 1
+    repeat: int = 0
 
 
-def _page_key(ticket_id: str, level: int) -> dict[str, Any]:
-    return key(ticket_pk(ticket_id), f"PAGE#{level}")
+@dataclass(frozen=True)
+class NoticeRecord:
+    ticket_id: str
+    round: int
+    kind: str
+    state: str
+    sent_at: str | None
+
+
+def page_sort_key(round_: int, level: int, repeat: int = 0) -> str:
+    return f"PAGE#{round_}#{level}" + (f"#{repeat}" if repeat else "")
+
+
+def _page_key(ticket_id: str, level: int, round_: int, repeat: int) -> dict[str, Any]:
+    return key(ticket_pk(ticket_id), page_sort_key(round_, level, repeat))
+
+
+def _notice_key(ticket_id: str, round_: int, kind: str) -> dict[str, Any]:
+    return key(ticket_pk(ticket_id), f"NOTICE#{round_}#{kind}")
 
 
 def _page_from_item(item: dict[str, Any]) -> PageRecord:
@@ -59,24 +81,122 @@ def _page_from_item(item: dict[str, Any]) -> PageRecord:
         message_id=data.get("message_id"),
         sent_at=data.get("sent_at"),
         scheduled=bool(data.get("scheduled")),
+        round=int(data.get("round", 1)),
+        repeat=int(data.get("repeat", 0)),
     )
 
 
 class PageStore:
-    """Claims, marks and lists the page records of tickets."""
+    """Claims, marks and lists the page and notice records of tickets."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def claim(self, ticket_id: str, level: int, *, token: str, lease_until: float, now: float) -> PageClaim:
-        """Take the right to send the page (ticket, level), or say who already has it."""
+    # --- pages ---------------------------------------------------------------------------
+
+    def claim(
+        self,
+        ticket_id: str,
+        level: int,
+        *,
+        token: str,
+        lease_until: float,
+        now: float,
+        round: int = 1,
+        repeat: int = 0,
+    ) -> PageClaim:
+        """Take the right to send the page (ticket, round, level, repeat), or say who already has it."""
+        fields = {"entity": "page", "ticket_id": ticket_id, "level": level, "round": round, "repeat": repeat}
+        return self._claim(_page_key(ticket_id, level, round, repeat), fields, token, lease_until, now)
+
+    def finish(
+        self,
+        ticket_id: str,
+        level: int,
+        *,
+        token: str,
+        message_id: str,
+        sent_at: str,
+        scheduled: bool,
+        round: int = 1,
+        repeat: int = 0,
+    ) -> bool:
+        """Mark a claimed page sent; False when the claim was lost to another sender meanwhile."""
+        values = {"message_id": message_id, "sent_at": sent_at, "scheduled": scheduled}
+        return self._finish(_page_key(ticket_id, level, round, repeat), token, values)
+
+    def release(self, ticket_id: str, level: int, *, token: str, round: int = 1, repeat: int = 0) -> None:
+        """Give up a claim after a failed publish, so that the retry can page at once."""
+        self._release(_page_key(ticket_id, level, round, repeat), token)
+
+    def mark_scheduled(self, ticket_id: str, level: int, *, round: int = 1, repeat: int = 0) -> None:
+        """Record that the next step's timer exists for a page already sent."""
+        self.table.client.update_item(
+            TableName=self.table.name,
+            Key=_page_key(ticket_id, level, round, repeat),
+            UpdateExpression="SET scheduled = :true",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":true": ser(True)},
+        )
+
+    # --- notices: stand-downs and alarms -------------------------------------------------
+
+    def claim_notice(
+        self,
+        ticket_id: str,
+        round: int,
+        kind: str,
+        *,
+        token: str,
+        lease_until: float,
+        now: float,
+    ) -> PageClaim:
+        """Take the right to send the notice (ticket, round, kind), or say who has it."""
+        fields = {"entity": "notice", "ticket_id": ticket_id, "round": round, "kind": kind}
+        return self._claim(_notice_key(ticket_id, round, kind), fields, token, lease_until, now)
+
+    def finish_notice(
+        self,
+        ticket_id: str,
+        round: int,
+        kind: str,
+        *,
+        token: str,
+        message_id: str,
+        sent_at: str,
+    ) -> bool:
+        values = {"message_id": message_id, "sent_at": sent_at}
+        return self._finish(_notice_key(ticket_id, round, kind), token, values)
+
+    def release_notice(self, ticket_id: str, round: int, kind: str, *, token: str) -> None:
+        self._release(_notice_key(ticket_id, round, kind), token)
+
+    def notices(self, ticket_id: str) -> list[NoticeRecord]:
+        """The notice records of a ticket, by round."""
+        found = []
+        for item in self._query(ticket_id, "NOTICE#"):
+            data = from_item(item)
+            found.append(
+                NoticeRecord(
+                    ticket_id=str(data["ticket_id"]),
+                    round=int(data["round"]),
+                    kind=str(data["kind"]),
+                    state=str(data["state"]),
+                    sent_at=data.get("sent_at"),
+                )
+            )
+        return sorted(found, key=lambda record: (record.round, record.kind))
+
+    # --- the claim protocol --------------------------------------------------------------
+
+    def _claim(
+        self, item_key: dict[str, Any], fields: dict[str, Any], token: str, lease_until: float, now: float
+    ) -> PageClaim:
         item = {
-            **_page_key(ticket_id, level),
+            **item_key,
             **to_item(
                 {
-                    "entity": "page",
-                    "ticket_id": ticket_id,
-                    "level": level,
+                    **fields,
                     "state": PAGE_SENDING,
                     "token": token,
                     "lease_until": math.ceil(lease_until),
@@ -102,25 +222,22 @@ class PageStore:
             return PageClaim(ClaimStatus.BUSY)
         return PageClaim(ClaimStatus.CLAIMED)
 
-    def finish(
-        self, ticket_id: str, level: int, *, token: str, message_id: str, sent_at: str, scheduled: bool
-    ) -> bool:
-        """Mark a claimed page sent; False when the claim was lost to another sender meanwhile."""
+    def _finish(self, item_key: dict[str, Any], token: str, values: dict[str, Any]) -> bool:
+        names = {"#state": "state", "#token": "token"}
+        sets = ["#state = :sent"]
+        expression_values = {":sent": ser(PAGE_SENT), ":token": ser(token)}
+        for i, (name, value) in enumerate(values.items()):
+            names[f"#v{i}"] = name
+            sets.append(f"#v{i} = :v{i}")
+            expression_values[f":v{i}"] = ser(value)
         try:
             self.table.client.update_item(
                 TableName=self.table.name,
-                Key=_page_key(ticket_id, level),
-                UpdateExpression="SET #state = :sent, message_id = :mid, sent_at = :at, scheduled = :sch "
-                "REMOVE lease_until",
+                Key=item_key,
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE lease_until",
                 ConditionExpression="#token = :token",
-                ExpressionAttributeNames={"#state": "state", "#token": "token"},
-                ExpressionAttributeValues={
-                    ":sent": ser(PAGE_SENT),
-                    ":mid": ser(message_id),
-                    ":at": ser(sent_at),
-                    ":sch": ser(scheduled),
-                    ":token": ser(token),
-                },
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=expression_values,
             )
         except ClientError as exc:
             if condition_failed(exc):
@@ -128,12 +245,11 @@ class PageStore:
             raise
         return True
 
-    def release(self, ticket_id: str, level: int, *, token: str) -> None:
-        """Give up a claim after a failed publish, so that the retry can page at once."""
+    def _release(self, item_key: dict[str, Any], token: str) -> None:
         try:
             self.table.client.delete_item(
                 TableName=self.table.name,
-                Key=_page_key(ticket_id, level),
+                Key=item_key,
                 ConditionExpression="#token = :token AND #state = :sending",
                 ExpressionAttributeNames={"#state": "state", "#token": "token"},
                 ExpressionAttributeValues={":token": ser(token), ":sending": ser(PAGE_SENDING)},
@@ -142,23 +258,23 @@ class PageStore:
             if not condition_failed(exc):
                 raise
 
-    def mark_scheduled(self, ticket_id: str, level: int) -> None:
-        """Record that the next level's timer exists for a page already sent."""
-        self.table.client.update_item(
-            TableName=self.table.name,
-            Key=_page_key(ticket_id, level),
-            UpdateExpression="SET scheduled = :true",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":true": ser(True)},
-        )
+    def _query(self, ticket_id: str, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table.name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": ser(ticket_pk(ticket_id)), ":prefix": ser(prefix)},
+            "ConsistentRead": True,
+        }
+        while True:
+            resp = self.table.client.query(**kwargs)
+            items += resp.get("Items", [])
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
-    def list(self, ticket_id: str) -> list[PageRecord]:
-        """The page records of a ticket, lowest level first."""
-        resp = self.table.client.query(
-            TableName=self.table.name,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :page)",
-            ExpressionAttributeValues={":pk": ser(ticket_pk(ticket_id)), ":page": ser("PAGE#")},
-            ConsistentRead=True,
-        )
-        pages = [_page_from_item(item) for item in resp.get("Items", [])]
-        return sorted(pages, key=lambda page: page.level)
+    def list(self, ticket_id: str, round: int | None = None) -> list[PageRecord]:
+        """The page records of a ticket (of one round, if given), in the order they were sent."""
+        prefix = "PAGE#" if round is None else f"PAGE#{round}#"
+        pages = [_page_from_item(item) for item in self._query(ticket_id, prefix)]
+        return sorted(pages, key=lambda page: (page.round, page.level, page.repeat))

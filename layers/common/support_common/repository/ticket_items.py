@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from support_common.models import Comment, Ticket
+from support_common.models import TRIAGE_TENANT, Comment, Priority, Status, Ticket, TicketType
 from support_common.repository.table import from_item, key, to_item
 
 TICKET_SK = "TICKET"
@@ -25,8 +25,13 @@ INDEXES: dict[str, tuple[str, str | None, bool]] = {
     "by_all_status": ("a_status_pk", "status", True),
     "by_all_priority": ("a_priority_pk", "priority", True),
 }
+# Whether the ticket, as stored, pages ("on"/"off"): the stream's filter criteria compare it between
+# the old and the new image, which they cannot do for the four fields it is made of.
+PAGING_ATTR = "paging"
 # Fields stored on a ticket item that are not ticket fields.
-_KEY_ATTRS = frozenset({"pk", "sk", SORT_ATTR, "entity", CREATED_BY} | {attr for attr, _, _ in INDEXES.values()})
+_KEY_ATTRS = frozenset(
+    {"pk", "sk", SORT_ATTR, "entity", CREATED_BY, PAGING_ATTR} | {attr for attr, _, _ in INDEXES.values()}
+)
 
 
 def ticket_pk(ticket_id: str) -> str:
@@ -37,10 +42,16 @@ def ticket_key(ticket_id: str) -> dict[str, Any]:
     return key(ticket_pk(ticket_id), TICKET_SK)
 
 
+def paging_flag(tenant: str, type_: str, status: str, priority: str) -> str:
+    """`on` when a ticket with these fields pages (Ticket.pages), else `off`."""
+    pages = type_ == TicketType.INCIDENT and priority == Priority.URGENT and status == Status.OPEN
+    return "on" if pages and tenant != TRIAGE_TENANT else "off"
+
+
 def index_values(tenant: str, type_: str, status: str, priority: str) -> dict[str, str]:
-    """The partition value of every list index for a ticket with these fields."""
+    """The partition value of every list index for a ticket with these fields, and its paging flag."""
     values = {"type": type_, "status": status, "priority": priority}
-    out: dict[str, str] = {}
+    out: dict[str, str] = {PAGING_ATTR: paging_flag(tenant, type_, status, priority)}
     for attr, field, all_tenants in INDEXES.values():
         scope = "ALL" if all_tenants else f"T#{tenant}"
         out[attr] = scope if field is None else f"{scope}#{field}#{values[field]}"
