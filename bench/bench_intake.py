@@ -13,7 +13,7 @@ from typing import Any
 
 from bench.common import RUNS, cold_start, counting, lambda_env, top_imports
 
-DEPLOYED_ENV = lambda_env("intake")
+DEPLOYED_ENV = lambda_env("intake", RAW_MAIL_BUCKET="support-desk-raw-mail-bench")
 
 
 def requests_per_operation() -> dict[str, Any]:

@@ -31,6 +31,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # What the template's Globals give every function.
     monkeypatch.setenv("DASHBOARD_URL", "https://dashboard.example.com")
     monkeypatch.setenv("DASHBOARD_ORIGIN", "https://dashboard.example.com")
+    # The raw-mail bucket, which also holds tickets' files (intake presigns their URLs).
+    monkeypatch.setenv("RAW_MAIL_BUCKET", "support-desk-raw-mail-test")
     with mock_aws():
         reset_functions()
         yield

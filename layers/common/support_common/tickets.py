@@ -24,6 +24,7 @@ from support_common.models import (
     Attachment,
     Channel,
     Comment,
+    HistoryEntry,
     Identity,
     Priority,
     Requester,
@@ -31,16 +32,21 @@ from support_common.models import (
     Ticket,
     TicketType,
     TransitionError,
+    Visibility,
     check_transition,
+    history_of,
     normalize_ticket_id,
     task_description_problem,
     utcnow,
 )
 from support_common.observability import count, logger
-from support_common.repository.tickets import TicketFilter, TicketPage, TicketStore
+from support_common.repository.history import HistoryStore
+from support_common.repository.tickets import TicketFilter, TicketPage, TicketRead, TicketStore
 
 ID_ATTEMPTS = 5
 UPDATE_ATTEMPTS = 3
+# Files listed on one ticket (each numbered for downloads); beyond that they stay on their comment.
+TICKET_FILES_MAX = 500
 
 
 def new_ticket_id(ticket_type: TicketType) -> str:
@@ -71,6 +77,7 @@ class NewTicket:
     # Email needs these chosen by the pipeline, not by the caller: a verified contact's tenant or triage.
     tenant: str | None = None
     ticket_id: str | None = None
+    requester_verified: bool | None = None
 
 
 def _normalized_related(ids: Sequence[str], own_id: str | None = None) -> list[str]:
@@ -159,6 +166,7 @@ class TicketService:
                 message_ids=draft.message_ids,
                 parse_problems=draft.parse_problems,
                 full_text_key=draft.full_text_key,
+                requester_verified=draft.requester_verified,
                 created_at=now,
                 updated_at=now,
             )
@@ -178,12 +186,31 @@ class TicketService:
         raise Conflict("could not allocate a ticket id; try again")
 
     def get(self, identity: Identity, ticket_id: str) -> tuple[Ticket, list[Comment]]:
-        """A ticket with its comments, if the caller may see it (else NotFound, never Forbidden)."""
+        """A ticket with the comments the caller may see (else NotFound, never Forbidden)."""
+        found = self.read(identity, ticket_id)
+        return found.ticket, found.comments
+
+    def read(self, identity: Identity, ticket_id: str) -> TicketRead:
+        """A ticket, the comments the caller may see and its pending uploads, or NotFound.
+
+        The one place that decides who reads internal notes: only support staff's reads include
+        them; a customer's read cannot fetch them at all (see `TicketStore.read`).
+        """
         norm = self._id(ticket_id)
-        found = self.store.get_with_comments(norm)
-        if found is None or not identity.can_see(found[0].tenant):
+        found = self.store.read(norm, notes=identity.is_support)
+        if found is None or not identity.can_see(found.ticket.tenant):
             raise NotFound(f"ticket {ticket_id} not found")
         return found
+
+    def visible(self, identity: Identity, ticket_id: str) -> Ticket:
+        """The ticket without its comments, if the caller may see it (else NotFound)."""
+        return self._visible(identity, self._id(ticket_id))
+
+    def history(self, identity: Identity, ticket_id: str) -> list[HistoryEntry]:
+        """Who changed what of a ticket, oldest first, for anyone who may see the ticket."""
+        norm = self._id(ticket_id)
+        self._visible(identity, norm)
+        return HistoryStore(self.store.table).list(norm)
 
     def list(
         self,
@@ -223,6 +250,9 @@ class TicketService:
             raise Forbidden("only support staff can move a ticket to another tenant")
         if "type" in changes and not identity.is_support:
             raise Forbidden("only support staff can change a ticket's type")
+        if "assignee" in changes and not identity.is_support:
+            self._visible(identity, norm)  # someone else's ticket stays a 404, not a 403
+            raise Forbidden("only support staff can assign a ticket")
         for attempt in range(UPDATE_ATTEMPTS):
             ticket = current if current is not None and attempt == 0 else self._visible(identity, norm)
             if if_match is not None and ticket.version != if_match:
@@ -241,6 +271,7 @@ class TicketService:
                     link_remove=sorted(old_related - new_related),
                     link_tenant=None if identity.is_support else ticket.tenant,
                     require_incidents=new_type == TicketType.PROBLEM,
+                    history=history_of(identity.email, ticket, effective),
                 )
             except VersionConflict:
                 if if_match is not None:
@@ -273,16 +304,21 @@ class TicketService:
         message_ids: Sequence[str] = (),
         current: Ticket | None = None,
         filed_from: str | None = None,
+        visibility: Visibility = Visibility.PUBLIC,
     ) -> Comment:
         """Add a comment to a ticket the caller may see (`current`: the ticket as just read, if so).
 
-        `filed_from` is the SES message id of a comment from email (see `create`).
+        Only support staff may add an internal note; a public staff comment is the ticket's first
+        response when none came before. `filed_from` is the SES message id of a comment from email
+        (see `create`).
         """
         norm = self._id(ticket_id)
         if current is None or current.id != norm:
-            self._visible(identity, norm)
+            current = self._visible(identity, norm)
         elif not identity.can_see(current.tenant):
             raise NotFound(f"ticket {ticket_id} not found")
+        if visibility == Visibility.INTERNAL and not identity.is_support:
+            raise Forbidden("only support staff can add an internal note", field="visibility")
         comment = Comment(
             id=new_comment_id(),
             ticket_id=norm,
@@ -292,9 +328,16 @@ class TicketService:
             is_support=identity.is_support,
             created_at=utcnow(),
             attachments=list(attachments),
+            visibility=visibility,
         )
-        self.store.add_comment(comment, message_ids=message_ids, filed_from=filed_from)
-        logger.info("comment added", ticket_id=norm, comment_id=comment.id, channel=channel)
+        self.store.add_comment(
+            comment,
+            message_ids=message_ids,
+            filed_from=filed_from,
+            first_response=identity.is_support and visibility == Visibility.PUBLIC,
+            list_files=len(current.attachments) + len(attachments) <= TICKET_FILES_MAX,
+        )
+        logger.info("comment added", ticket_id=norm, comment_id=comment.id, channel=channel, visibility=visibility)
         return comment
 
     # --- helpers -------------------------------------------------------------------------
@@ -321,6 +364,8 @@ class TicketService:
                 value = clean_title(value)
             elif name == "environment" and isinstance(value, str):
                 value = value.strip() or None
+            elif name == "assignee" and isinstance(value, str):
+                value = value.strip().lower() or None
             if getattr(ticket, name) != value:
                 effective[name] = value
         check_ticket_rules(
@@ -340,6 +385,9 @@ class TicketService:
             ):
                 effective["acknowledged_at"] = utcnow()
                 effective["acknowledged_by"] = identity.email
+                if identity.is_support and ticket.first_response_at is None:
+                    # Staff taking the ticket is a response (written only if none is recorded yet).
+                    effective["first_response_at"] = effective["acknowledged_at"]
         if effective:
             effective["updated_at"] = utcnow()
         return effective

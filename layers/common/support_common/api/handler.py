@@ -13,20 +13,23 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import Field
 
-from support_common.api import contacts, tickets
+from support_common.api import contacts, conversation, tickets
 from support_common.api.errors import MAX_BODY_BYTES, error_body, error_response, status_of
 from support_common.api.services import Services
+from support_common.attachments import AttachmentService, TicketFiles
 from support_common.contacts import ContactService
 from support_common.errors import SupportError
 from support_common.observability import entry_point, logger
 from support_common.repository.contacts import ContactStore
 from support_common.repository.table import Table
 from support_common.repository.tickets import TicketStore
+from support_common.repository.uploads import UploadStore
 from support_common.settings import FunctionSettings, load_settings
 from support_common.tickets import TicketService
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_s3.client import S3Client
 
     from support_common.api.idempotency import OnceOnly
 
@@ -39,6 +42,8 @@ class ApiSettings(FunctionSettings):
     # The one origin CORS allows (API Gateway answers preflights; this covers the responses).
     dashboard_origin: str = Field(alias="DASHBOARD_ORIGIN", min_length=1)
     idempotency_ttl_seconds: int = Field(default=3600, alias="IDEMPOTENCY_TTL_SECONDS", ge=60)
+    # Where tickets' files are (the raw-mail bucket, under tickets/<id>/).
+    raw_mail_bucket: str = Field(alias="RAW_MAIL_BUCKET", min_length=1)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ def build_app(origin: str) -> APIGatewayHttpResolver:
         summary="Tickets for incidents, problems, tasks and questions, from the customer dashboard.",
     )
     app.include_router(tickets.router)
+    app.include_router(conversation.router)
     app.include_router(contacts.router)
 
     @app.exception_handler(SupportError)
@@ -115,9 +121,20 @@ def wiring() -> Wiring:
             table_name=settings.table_name, client=client, ttl_seconds=settings.idempotency_ttl_seconds
         )
 
+    @cache
+    def s3() -> S3Client:
+        # SigV4 with the region: presigned URLs must name where the bucket is.
+        return boto3.client(
+            "s3", region_name=settings.region, config=config.merge(Config(signature_version="s3v4"))
+        )
+
+    ticket_service = TicketService(TicketStore(table))
     services = Services(
-        tickets=TicketService(TicketStore(table)),
+        tickets=ticket_service,
         contacts=ContactService(ContactStore(table)),
+        attachments=AttachmentService(
+            ticket_service, UploadStore(table), TicketFiles(s3, settings.raw_mail_bucket)
+        ),
         once_only=once_only,
     )
     return Wiring(settings=settings, services=services, app=build_app(settings.dashboard_origin))
