@@ -117,7 +117,7 @@ def test_template_stream_mappings_avoid_sam_events_that_attach_wildcard_managed_
     # THEN none: SAM would attach AWSLambdaDynamoDBExecutionRole (Resource "*"); plain mappings are used
     assert stream_events == []
     mappings = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Lambda::EventSourceMapping"}
-    assert set(mappings) == {"EscalateStreamMapping"}
+    assert set(mappings) == {"EscalateStreamMapping", "NotifyStreamMapping"}
 
 
 def test_template_alarms_watch_what_could_lose_a_page_or_a_mail() -> None:
@@ -136,7 +136,7 @@ def test_template_alarms_watch_what_could_lose_a_page_or_a_mail() -> None:
         for a in alarms.values()
         if a["Namespace"] == "AWS/SQS"
     }
-    assert queues == {"EscalateFailureQueue", "EmailIngestFailureQueue"}
+    assert queues == {"EscalateFailureQueue", "EmailIngestFailureQueue", "NotifyFailureQueue"}
     # and every alarm notifies the encrypted alarms topic (not the pager topic: CloudWatch cannot
     # use the AWS-managed SNS key)
     for alarm in alarms.values():

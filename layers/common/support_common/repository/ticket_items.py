@@ -101,3 +101,11 @@ def ticket_from_image(image: dict[str, Any] | None) -> Ticket | None:
 def is_ticket_key(keys: dict[str, Any]) -> bool:
     """Whether a stream record's Keys name a ticket item (not a comment, page or contact)."""
     return bool(keys.get("sk", {}).get("S") == TICKET_SK and keys.get("pk", {}).get("S", "").startswith("TICKET#"))
+
+
+def public_comment_from_image(image: dict[str, Any] | None) -> Comment | None:
+    """The public comment in a stream image, or None (not a comment, or an internal note)."""
+    if not image or not image.get("sk", {}).get("S", "").startswith(COMMENT_PREFIX):
+        return None
+    comment = comment_from_item(image)
+    return comment if comment.visibility == Visibility.PUBLIC else None
