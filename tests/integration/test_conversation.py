@@ -3,7 +3,6 @@ reply, files, history, first response; through the real handlers, the stream and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -30,7 +29,7 @@ INCIDENT = {
 
 
 @pytest.fixture
-def desk(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Iterator[Conversation]:
+def desk(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> Conversation:
     monkeypatch.setenv("RAW_MAIL_BUCKET", BUCKET)
     monkeypatch.setenv("SUPPORT_DOMAIN", DOMAIN)
     monkeypatch.setenv("ACK_SENDER", ACK_SENDER)
@@ -39,7 +38,7 @@ def desk(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -> It
     boto3.client("ses", region_name=REGION).verify_domain_identity(Domain=DOMAIN)
     room = Mailroom(s3, Stores.on(boto3.client("dynamodb", region_name=REGION), TABLE), lambda_context)
     room.add_contact("acme.example", "acme")
-    yield Conversation(room)
+    return Conversation(room)
 
 
 def reply(desk: Conversation, ticket_id: str, body: str, **extra: Any) -> dict[str, Any]:
