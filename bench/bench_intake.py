@@ -71,6 +71,20 @@ def requests_per_operation() -> dict[str, Any]:
             http_event("POST", f"/tickets/{ticket['id']}/comments", body={"body": "hi"}),
         )
         run(
+            "POST /tickets/{id}/comments (staff reply)",
+            http_event("POST", f"/tickets/{ticket['id']}/comments", body={"body": "On it."}, claims=ONCALL),
+        )
+        run(
+            "POST /tickets/{id}/comments (internal note)",
+            http_event(
+                "POST",
+                f"/tickets/{ticket['id']}/comments",
+                body={"body": "psst", "visibility": "internal"},
+                claims=ONCALL,
+            ),
+        )
+        run("GET /tickets/{id}/history", http_event("GET", f"/tickets/{ticket['id']}/history"))
+        run(
             "POST /tickets/{id}/acknowledge",
             http_event("POST", f"/tickets/{ticket['id']}/acknowledge", claims=ONCALL),
         )

@@ -144,3 +144,25 @@ def test_template_alarms_watch_what_could_lose_a_page_or_a_mail() -> None:
     topic = RESOURCES["AlertsTopic"]["Properties"]
     assert topic["KmsMasterKeyId"].value == "AlertsKey"
     assert RESOURCES["AlertsKey"]["Properties"]["EnableKeyRotation"] is True
+
+
+def test_template_only_notify_and_the_acknowledgement_may_send_mail() -> None:
+    # GIVEN every function's policy statements
+    senders = {
+        name
+        for name, fn in FUNCTIONS.items()
+        for statement in _statements(fn["Properties"].get("Policies", []))
+        if any(str(a).startswith("ses:Send") for a in _as_list(statement.get("Action")))
+    }
+    # THEN only notify (replies, notices) and email_ingest (the acknowledgement of a new ticket) send
+    assert senders == {"NotifyFunction", "EmailIngestFunction"}
+    # AND notify's mapping reports partial failures and parks what still fails in an encrypted queue
+    mapping = RESOURCES["NotifyStreamMapping"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = mapping["DestinationConfig"]["OnFailure"]["Destination"].value
+    assert queue == ["NotifyFailureQueue", "Arn"] or str(queue).startswith("NotifyFailureQueue")
+    assert RESOURCES["NotifyFailureQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
