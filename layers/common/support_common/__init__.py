@@ -5,9 +5,10 @@
 | `functions/intake`        | `support_common.api`       | tickets, comments, contacts, idempotency records |
 | `functions/email_ingest`  | `support_common.email_intake` | the raw-mail bucket; tickets, comments, mail markers, message ids, rate limits; SES (acknowledgements) |
 | `functions/escalate`      | `support_common.paging`    | tickets (read), page records; SNS (pages), EventBridge Scheduler (re-pages) |
+| `functions/notify`        | `support_common.notify`    | tickets (read), outbound mail claims, message ids, mail rate limits; SES (replies, notices) |
 
 The core: `models` (domain), `errors` (domain errors, no HTTP), `tickets` and `contacts` (the use
-cases, where every who-may-do-what rule is stated once), `settings` (per-function environment),
+cases, where every who-may-do-what rule is stated once), `attachments` (a ticket's files), `settings` (per-function environment),
 `observability` (logger, tracer, metrics, the handler recipe), `aws_errors` (reading AWS errors).
 `repository/` is the only package that knows key shapes; `mail/` is a pure MIME parser.
 """
