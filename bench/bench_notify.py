@@ -43,7 +43,9 @@ def requests_per_mail() -> dict[str, dict[str, int]]:
         alice = Identity(email="alice@acme.example", tenant="acme")
         staff = Identity(email="oncall@support.example.com", tenant="support", is_support=True)
         streams = boto3.client(
-            "dynamodbstreams", region_name="eu-west-1", endpoint_url="https://streams.dynamodb.eu-west-1.amazonaws.com"
+            "dynamodbstreams",
+            region_name="eu-west-1",
+            endpoint_url="https://streams.dynamodb.eu-west-1.amazonaws.com",
         )
         arn = ddb.describe_table(TableName="tickets")["Table"]["LatestStreamArn"]
         shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]

@@ -644,6 +644,7 @@ def test_create_ticket_one_collision_is_retried_transparently(monkeypatch: pytes
     [
         ("PATCH", "/tickets/QST-000000", ALICE),
         ("POST", "/tickets/QST-000000/comments", ALICE),
+        ("POST", "/tickets/QST-000000/attachments", ALICE),
         ("POST", "/contacts", ONCALL),
     ],
 )

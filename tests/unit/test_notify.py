@@ -149,7 +149,9 @@ def _envelope(t: Ticket) -> Envelope:
 
 def test_reply_headers_strip_cr_lf_nul_from_customer_text() -> None:
     # GIVEN a title and a name carrying header injections
-    t = ticket(title="Hi\r\nBcc: victim@example.com\x00", requester=Requester(email="alice@acme.example", name="A\nB"))
+    t = ticket(
+        title="Hi\r\nBcc: victim@example.com\x00", requester=Requester(email="alice@acme.example", name="A\nB")
+    )
     reply = PublicReply(t.id, "c1", "<b>Yes</b>", "oncall@support.example.com", "Dana\r\nX-Evil: 1")
     # WHEN the reply is built
     raw = build_reply(reply, t, _envelope(t), "https://dashboard.example.com")
