@@ -3,6 +3,8 @@ reply, files, history, first response; through the real handlers, the stream and
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -303,6 +305,10 @@ def test_upload_then_listed_and_downloaded_and_404_across_tenants(desk: Conversa
     form = desk.ok("POST", f"{path}/attachments", body={"name": "error page.png", "content_type": "image/png"})
     assert form["max_size"] == 10 * 1024 * 1024
     assert "uploads/" in form["fields"]["key"] and "error" not in form["fields"]["key"]
+    # (the signed policy caps the size and pins the type: S3 refuses any other file)
+    policy = json.loads(base64.b64decode(form["fields"]["policy"]))
+    assert ["content-length-range", 1, 10 * 1024 * 1024] in policy["conditions"]
+    assert {"Content-Type": "image/png"} in policy["conditions"]
     # (before the upload, the ticket lists nothing)
     assert desk.ok("GET", path)["attachments"] == []
 
