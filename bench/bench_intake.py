@@ -14,7 +14,11 @@ from typing import Any
 from bench.common import RUNS, cold_start, counting, lambda_env, top_imports
 
 # The secret's name, not the secret.
-DEPLOYED_ENV = lambda_env("intake", PAGERDUTY_WEBHOOK_SECRET_ARN="support-desk-pagerduty-webhook")  # noqa: S106
+DEPLOYED_ENV = lambda_env(
+    "intake",
+    PAGERDUTY_WEBHOOK_SECRET_ARN="support-desk-pagerduty-webhook",  # noqa: S106
+    RAW_MAIL_BUCKET="support-desk-raw-mail-bench",
+)
 
 
 def requests_per_operation() -> dict[str, Any]:
@@ -71,6 +75,20 @@ def requests_per_operation() -> dict[str, Any]:
             "POST /tickets/{id}/comments",
             http_event("POST", f"/tickets/{ticket['id']}/comments", body={"body": "hi"}),
         )
+        run(
+            "POST /tickets/{id}/comments (staff reply)",
+            http_event("POST", f"/tickets/{ticket['id']}/comments", body={"body": "On it."}, claims=ONCALL),
+        )
+        run(
+            "POST /tickets/{id}/comments (internal note)",
+            http_event(
+                "POST",
+                f"/tickets/{ticket['id']}/comments",
+                body={"body": "psst", "visibility": "internal"},
+                claims=ONCALL,
+            ),
+        )
+        run("GET /tickets/{id}/history", http_event("GET", f"/tickets/{ticket['id']}/history"))
         run(
             "POST /tickets/{id}/acknowledge",
             http_event("POST", f"/tickets/{ticket['id']}/acknowledge", claims=ONCALL),

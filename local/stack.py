@@ -14,7 +14,7 @@ from local import cfn, logs
 from local.functions import LocalFunction
 
 # The pipeline's functions, by folder under functions/. A new function is one more name here.
-FUNCTION_FOLDERS = ("intake", "email_ingest", "escalate")
+FUNCTION_FOLDERS = ("intake", "email_ingest", "escalate", "notify")
 
 DEMO_CUSTOMER = "alice@acme.example"
 DEMO_TENANT = "acme"

@@ -50,9 +50,10 @@ def reset_functions() -> None:
     """The one reset point: every function forgets its settings, clients and services."""
     from support_common.api import handler as api
     from support_common.email_intake import handler as email
+    from support_common.notify import handler as notify
     from support_common.paging import handler as paging
 
-    for module in (api, email, paging):
+    for module in (api, email, paging, notify):
         module.reset()
 
 

@@ -36,6 +36,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # What the template's Globals give every function.
     monkeypatch.setenv("DASHBOARD_URL", "https://dashboard.example.com")
     monkeypatch.setenv("DASHBOARD_ORIGIN", "https://dashboard.example.com")
+    # The raw-mail bucket, which also holds tickets' files (intake presigns their URLs).
+    monkeypatch.setenv("RAW_MAIL_BUCKET", "support-desk-raw-mail-test")
     with mock_aws():
         # The paging secrets, generated as the template does (every function reads ACK_SECRET_ARN).
         secrets = boto3.client("secretsmanager", region_name=REGION)
@@ -82,7 +84,7 @@ def mailroom(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: Any) -
 
 # --- the IAM check: record each function's calls, check them last ---------------------------
 
-DRIVEN_MODULES = ("test_intake_api.py", "test_email_ingest.py", "test_escalate.py")
+DRIVEN_MODULES = ("test_intake_api.py", "test_email_ingest.py", "test_escalate.py", "test_conversation.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -19,9 +19,12 @@ HANDLERS = {
     "support_common.api.handler": "IntakeFunction",
     "support_common.email_intake.handler": "EmailIngestFunction",
     "support_common.paging.handler": "EscalateFunction",
+    "support_common.notify.handler": "NotifyFunction",
 }
 # An operation whose IAM action has another name (PublishBatch is authorised as Publish).
-ACTION_OF = {"sns:PublishBatch": "sns:Publish", "s3:HeadObject": "s3:GetObject"}
+# botocore signs a presigned POST (an upload form) with the CreateBucket operation model; what S3
+# checks when the form is used is PutObject on the key.
+ACTION_OF = {"sns:PublishBatch": "sns:Publish", "s3:HeadObject": "s3:GetObject", "s3:CreateBucket": "s3:PutObject"}
 # A transaction is authorised item by item.
 TRANSACT_ACTIONS = {
     "Put": "dynamodb:PutItem",

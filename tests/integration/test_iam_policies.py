@@ -24,6 +24,13 @@ USED_BY_AWS = {
         "kms:Decrypt",
         "kms:GenerateDataKey",
     },
+    "NotifyFunction": {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+        "sqs:SendMessage",
+    },
     # Not called: it makes a missing raw message read as NoSuchKey rather than AccessDenied.
     "EmailIngestFunction": {"s3:ListBucket"},
 }

@@ -549,8 +549,11 @@ def test_openapi_document_declares_every_status_the_routes_return() -> None:
         ("GET", "/tickets"): {"200", "401", "422", "503"},
         ("GET", "/tickets/{ticket_id}"): {"200", "401", "404", "422", "503"},
         ("PATCH", "/tickets/{ticket_id}"): {"200", "401", "403", "404", "409", "412", "413", "422", "415", "503"},
-        ("POST", "/tickets/{ticket_id}/comments"): {"201", "401", "404", "413", "422", "415", "503"},
+        ("POST", "/tickets/{ticket_id}/comments"): {"201", "401", "403", "404", "413", "422", "415", "503"},
         ("POST", "/tickets/{ticket_id}/acknowledge"): {"200", "401", "403", "404", "409", "422", "503"},
+        ("GET", "/tickets/{ticket_id}/attachments/{number}"): {"200", "401", "404", "422", "503"},
+        ("POST", "/tickets/{ticket_id}/attachments"): {"201", "401", "404", "409", "413", "422", "415", "503"},
+        ("GET", "/tickets/{ticket_id}/history"): {"200", "401", "404", "422", "503"},
         ("POST", "/contacts"): {"201", "401", "403", "413", "422", "415", "503"},
         ("GET", "/contacts"): {"200", "401", "403", "422", "503"},
         ("DELETE", "/contacts/{address}"): {"204", "401", "403", "404", "422", "503"},
@@ -642,6 +645,7 @@ def test_create_ticket_one_collision_is_retried_transparently(monkeypatch: pytes
     [
         ("PATCH", "/tickets/QST-000000", ALICE),
         ("POST", "/tickets/QST-000000/comments", ALICE),
+        ("POST", "/tickets/QST-000000/attachments", ALICE),
         ("POST", "/contacts", ONCALL),
     ],
 )

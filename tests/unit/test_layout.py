@@ -18,7 +18,7 @@ LAYER = ROOT / "layers" / "common" / "support_common"
 MODULE_MAX_LINES = 400
 # The pure MIME parser is cohesive: its modules follow the structure of the RFCs, not our functions.
 LONG_MODULES_ALLOWED = ("mail",)
-FUNCTION_PACKAGES = {"intake": "api", "email_ingest": "email_intake", "escalate": "paging"}
+FUNCTION_PACKAGES = {"intake": "api", "email_ingest": "email_intake", "escalate": "paging", "notify": "notify"}
 
 
 def _module_name(path: Path) -> str:
@@ -149,6 +149,8 @@ def test_unit_tests_cannot_open_sockets() -> None:
         ("functions.intake.app", "DASHBOARD_ORIGIN"),
         ("functions.email_ingest.app", "RAW_MAIL_BUCKET"),
         ("functions.escalate.app", "PAGER_TOPIC_ARN"),
+        ("functions.intake.app", "RAW_MAIL_BUCKET"),
+        ("functions.notify.app", "SUPPORT_DOMAIN"),
     ],
 )
 def test_handler_missing_variable_fails_first_invocation_naming_it(

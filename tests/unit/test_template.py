@@ -144,7 +144,7 @@ def test_template_stream_mappings_avoid_sam_events_that_attach_wildcard_managed_
     # THEN none: SAM would attach AWSLambdaDynamoDBExecutionRole (Resource "*"); plain mappings are used
     assert stream_events == []
     mappings = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Lambda::EventSourceMapping"}
-    assert set(mappings) == {"EscalateStreamMapping"}
+    assert set(mappings) == {"EscalateStreamMapping", "NotifyStreamMapping"}
 
 
 def test_template_alarms_watch_what_could_lose_a_page_or_a_mail() -> None:
@@ -163,7 +163,7 @@ def test_template_alarms_watch_what_could_lose_a_page_or_a_mail() -> None:
         for a in alarms.values()
         if a["Namespace"] == "AWS/SQS"
     }
-    assert queues == {"EscalateFailureQueue", "EmailIngestFailureQueue"}
+    assert queues == {"EscalateFailureQueue", "EmailIngestFailureQueue", "NotifyFailureQueue"}
     # and every alarm notifies the encrypted alarms topic (not the pager topic: CloudWatch cannot
     # use the AWS-managed SNS key)
     for alarm in alarms.values():
@@ -171,3 +171,25 @@ def test_template_alarms_watch_what_could_lose_a_page_or_a_mail() -> None:
     topic = RESOURCES["AlertsTopic"]["Properties"]
     assert topic["KmsMasterKeyId"].value == "AlertsKey"
     assert RESOURCES["AlertsKey"]["Properties"]["EnableKeyRotation"] is True
+
+
+def test_template_only_notify_and_the_acknowledgement_may_send_mail() -> None:
+    # GIVEN every function's policy statements
+    senders = {
+        name
+        for name, fn in FUNCTIONS.items()
+        for statement in _statements(fn["Properties"].get("Policies", []))
+        if any(str(a).startswith("ses:Send") for a in _as_list(statement.get("Action")))
+    }
+    # THEN only notify (replies, notices) and email_ingest (the acknowledgement of a new ticket) send
+    assert senders == {"NotifyFunction", "EmailIngestFunction"}
+    # AND notify's mapping reports partial failures and parks what still fails in an encrypted queue
+    mapping = RESOURCES["NotifyStreamMapping"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = mapping["DestinationConfig"]["OnFailure"]["Destination"].value
+    assert queue == ["NotifyFailureQueue", "Arn"] or str(queue).startswith("NotifyFailureQueue")
+    assert RESOURCES["NotifyFailureQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -57,6 +57,17 @@ class AckChannel(StrEnum):
     LINK = "link"  # the signed link of a page
     REPLY = "reply"  # a staff member's mail answering a page
     PAGERDUTY = "pagerduty"  # PagerDuty's webhook
+
+
+class Visibility(StrEnum):
+    """Who sees a comment: `public` (the customer too; a staff one is mailed) or `internal` (staff only)."""
+
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+# The ticket fields whose changes are recorded in the ticket's history.
+HISTORY_FIELDS = ("status", "priority", "type", "tenant", "assignee", "title")
 
 
 # Forward moves may skip a step (a question answered at once goes open -> resolved); the only
@@ -169,6 +180,17 @@ class Comment(BaseModel):
     is_support: bool = False
     created_at: UtcDatetime
     attachments: list[Attachment] = Field(default_factory=list)
+    visibility: Visibility = Visibility.PUBLIC
+
+
+class HistoryEntry(BaseModel):
+    """One change of one field of a ticket: who made it, when, from what to what."""
+
+    at: UtcDatetime
+    actor: str
+    field: str
+    old: str | None
+    new: str | None
 
 
 class Ticket(BaseModel):
@@ -204,6 +226,12 @@ class Ticket(BaseModel):
     acknowledged_level: int | None = None
     # Set only when PagerDuty resolved it (its stand-down is then not sent back to PagerDuty).
     resolved_via: AckChannel | None = None
+    # A support engineer's address (support staff set it).
+    assignee: str | None = None
+    # The first public staff comment or the acknowledgement by staff, whichever came first; set once.
+    first_response_at: UtcDatetime | None = None
+    # Email only: whether SES proved the requester's address sent the first message (else never mailed).
+    requester_verified: bool | None = None
 
     @property
     def pages(self) -> bool:
@@ -214,6 +242,20 @@ class Ticket(BaseModel):
             and self.status == Status.OPEN
             and self.tenant != TRIAGE_TENANT
         )
+
+
+def history_of(actor: str, ticket: Ticket, changes: dict[str, Any]) -> list[HistoryEntry]:
+    """The history entries of a change to `ticket`: one per recorded field it changes."""
+    at = changes.get("updated_at") or utcnow()
+
+    def text(value: Any) -> str | None:
+        return None if value is None else str(getattr(value, "value", value))
+
+    return [
+        HistoryEntry(at=at, actor=actor, field=name, old=text(getattr(ticket, name)), new=text(changes[name]))
+        for name in HISTORY_FIELDS
+        if name in changes
+    ]
 
 
 class Contact(BaseModel):

@@ -15,9 +15,10 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import Field
 
-from support_common.api import ack, contacts, pagerduty, tickets
+from support_common.api import ack, contacts, conversation, pagerduty, tickets
 from support_common.api.errors import MAX_BODY_BYTES, error_body, error_response, status_of
 from support_common.api.services import OnCallDesk, Services
+from support_common.attachments import AttachmentService, TicketFiles
 from support_common.aws_errors import error_code, is_transient
 from support_common.contacts import ContactService
 from support_common.errors import SupportError
@@ -25,11 +26,13 @@ from support_common.observability import entry_point, logger
 from support_common.repository.contacts import ContactStore
 from support_common.repository.table import Table
 from support_common.repository.tickets import TicketStore
+from support_common.repository.uploads import UploadStore
 from support_common.settings import FunctionSettings, load_settings
 from support_common.tickets import TicketService
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_s3.client import S3Client
 
     from support_common.api.idempotency import OnceOnly
 
@@ -45,6 +48,8 @@ class ApiSettings(FunctionSettings):
     # The key of the pages' acknowledgement links, and PagerDuty's webhook signing secret.
     ack_secret_arn: str = Field(alias="ACK_SECRET_ARN", min_length=1)
     pagerduty_webhook_secret_arn: str = Field(alias="PAGERDUTY_WEBHOOK_SECRET_ARN", min_length=1)
+    # Where tickets' files are (the raw-mail bucket, under tickets/<id>/).
+    raw_mail_bucket: str = Field(alias="RAW_MAIL_BUCKET", min_length=1)
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ def build_app(origin: str) -> APIGatewayHttpResolver:
         security=[{"cognito": []}],
     )
     app.include_router(tickets.router)
+    app.include_router(conversation.router)
     app.include_router(contacts.router)
     app.include_router(ack.router)
     app.include_router(pagerduty.router)
@@ -157,7 +163,15 @@ def wiring() -> Wiring:
             table_name=settings.table_name, client=client, ttl_seconds=settings.idempotency_ttl_seconds
         )
 
+    @cache
+    def s3() -> S3Client:
+        # SigV4 with the region: presigned URLs must name where the bucket is.
+        return boto3.client(
+            "s3", region_name=settings.region, config=config.merge(Config(signature_version="s3v4"))
+        )
+
     tickets_service = TicketService(TicketStore(table))
+    ticket_service = tickets_service
 
     @cache
     def oncall() -> OnCallDesk:
@@ -178,6 +192,9 @@ def wiring() -> Wiring:
     services = Services(
         tickets=tickets_service,
         contacts=ContactService(ContactStore(table)),
+        attachments=AttachmentService(
+            ticket_service, UploadStore(table), TicketFiles(s3, settings.raw_mail_bucket)
+        ),
         once_only=once_only,
         oncall=oncall,
     )

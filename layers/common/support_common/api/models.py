@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from support_common.attachments import UploadType
 from support_common.models import (
     COMMENT_MAX,
     DESCRIPTION_MAX,
@@ -15,14 +16,17 @@ from support_common.models import (
     Channel,
     Comment,
     Contact,
+    HistoryEntry,
     Priority,
     Status,
     Ticket,
     TicketType,
     UtcDatetime,
+    Visibility,
 )
 
 TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
 
 
 class CreateTicketRequest(BaseModel):
@@ -51,7 +55,7 @@ def _changes_schema(schema: dict[str, Any]) -> None:
 
 
 # Fields a PATCH may set to null (clearing them).
-NULLABLE_CHANGES = frozenset({"environment"})
+NULLABLE_CHANGES = frozenset({"environment", "assignee"})
 
 
 class UpdateTicketRequest(BaseModel):
@@ -67,6 +71,12 @@ class UpdateTicketRequest(BaseModel):
     related: list[str] | None = Field(default=None, max_length=RELATED_MAX)
     tenant: str | None = Field(default=None, pattern=TENANT_PATTERN)
     type: TicketType | None = None
+    assignee: str | None = Field(
+        default=None,
+        max_length=254,
+        pattern=EMAIL_PATTERN,
+        description="support staff: a staff email; null clears",
+    )
 
     @model_validator(mode="after")
     def _something_to_change(self) -> UpdateTicketRequest:
@@ -82,6 +92,10 @@ class CommentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: str = Field(min_length=1, max_length=COMMENT_MAX)
+    visibility: Visibility = Field(
+        default=Visibility.PUBLIC,
+        description="public (the customer sees it; a staff reply is mailed) or internal (support staff only)",
+    )
 
 
 class ContactRequest(BaseModel):
@@ -108,6 +122,11 @@ class AttachmentOut(BaseModel):
     name: str
     size: int
     content_type: str
+    n: int | None = Field(default=None, description="its number in GET /tickets/{id}/attachments/{n}")
+
+
+def _numbered(attachments: list[dict[str, object]], numbers: dict[str, int]) -> list[dict[str, object]]:
+    return [{**a, "n": numbers.get(str(a.get("key")))} for a in attachments]
 
 
 class CommentOut(BaseModel):
@@ -116,12 +135,15 @@ class CommentOut(BaseModel):
     author: RequesterOut
     channel: Channel
     is_support: bool
+    visibility: Visibility
     created_at: UtcDatetime
     attachments: list[AttachmentOut]
 
     @classmethod
-    def of(cls, comment: Comment) -> CommentOut:
-        return cls.model_validate(comment.model_dump())
+    def of(cls, comment: Comment, numbers: dict[str, int] | None = None) -> CommentOut:
+        data = comment.model_dump()
+        data["attachments"] = _numbered(data["attachments"], numbers or {})
+        return cls.model_validate(data)
 
 
 class TicketOut(BaseModel):
@@ -142,18 +164,65 @@ class TicketOut(BaseModel):
     updated_at: UtcDatetime
     version: int
     acknowledged_at: UtcDatetime | None
+    assignee: str | None
+    first_response_at: UtcDatetime | None = Field(
+        description="the first public staff comment or the acknowledgement by staff, whichever came first"
+    )
     parse_problems: bool = Field(description="the email behind this ticket could only be read with fallbacks")
 
     @classmethod
     def of(cls, ticket: Ticket, comments: list[Comment] | None = None) -> TicketOut:
+        """The ticket as the API shows it; `comments` are those the caller may see (already filtered)."""
         data = ticket.model_dump()
-        data["comments"] = [CommentOut.of(c) for c in comments or []]
+        numbers = {a.key: n for n, a in enumerate(ticket.attachments, start=1) if a.key}
+        data["attachments"] = _numbered(data["attachments"], numbers)
+        data["comments"] = [CommentOut.of(c, numbers) for c in comments or []]
         return cls.model_validate(data)
 
 
 class TicketListOut(BaseModel):
     items: list[TicketOut]
     next_token: str | None = Field(description="pass back as next_token for the next page; null on the last")
+
+
+class HistoryEntryOut(BaseModel):
+    """One change of one field: `from` and `to` are the values before and after (null: none)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    at: UtcDatetime
+    actor: str = Field(description="who made the change (an email address)")
+    field: str
+    old: str | None = Field(alias="from")
+    new: str | None = Field(alias="to")
+
+    @classmethod
+    def of(cls, entry: HistoryEntry) -> HistoryEntryOut:
+        return cls(at=entry.at, actor=entry.actor, field=entry.field, old=entry.old, new=entry.new)
+
+
+class DownloadOut(BaseModel):
+    name: str
+    content_type: str
+    size: int
+    url: str = Field(description="a presigned GET of the file, valid until expires_at")
+    expires_at: UtcDatetime
+
+
+class UploadRequest(BaseModel):
+    """One file to upload to a ticket."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f/\\]+$")
+    content_type: UploadType
+
+
+class UploadOut(BaseModel):
+    url: str = Field(description="POST the file here as multipart/form-data: `fields` first, then `file`")
+    fields: dict[str, str]
+    expires_at: UtcDatetime
+    max_size: int = Field(description="the largest file accepted, in bytes")
 
 
 class ContactOut(BaseModel):

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from support_common.attachments import AttachmentService
 from support_common.contacts import ContactService
 from support_common.tickets import TicketService
 
@@ -31,6 +32,7 @@ class OnCallDesk:
 class Services:
     tickets: TicketService
     contacts: ContactService
+    attachments: AttachmentService
     # Built on the first request with an Idempotency-Key (see api/idempotency.py).
     once_only: Callable[[], OnceOnly]
     # Built on the first page link or webhook request (reads the secrets then).

@@ -15,6 +15,7 @@ from support_common.api.models import (
     CommentOut,
     CommentRequest,
     CreateTicketRequest,
+    ErrorBody,
     TicketListOut,
     TicketOut,
     UpdateTicketRequest,
@@ -129,7 +130,8 @@ def list_tickets(
     responses={**doc(200, TicketOut, "the ticket"), **E401, **E404, **E422},
 )
 def get_ticket(ticket_id: Annotated[str, Path(max_length=32, description=TICKET_ID_DOC)]) -> Response[TicketOut]:
-    ticket, comments = services(router.context).tickets.get(caller(router.current_event), ticket_id)
+    # The comments come filtered for the caller: a customer's read never includes internal notes.
+    ticket, comments = services(router.context).attachments.view(caller(router.current_event), ticket_id)
     return _ticket_response(200, TicketOut.of(ticket, comments))
 
 
@@ -163,15 +165,22 @@ def update_ticket(
 
 @router.post(
     "/tickets/<ticket_id>/comments",
-    summary="Comment on a ticket",
-    responses={**doc(201, CommentOut, "the comment"), **E401, **E404, **E413, **E422},
+    summary="Comment on a ticket: a public staff reply is mailed to the requester; internal notes are staff only",
+    responses={
+        **doc(201, CommentOut, "the comment"),
+        **E401,
+        **doc(403, ErrorBody, "only support staff may post an internal note"),
+        **E404,
+        **E413,
+        **E422,
+    },
 )
 def add_comment(
     ticket_id: Annotated[str, Path(max_length=32, description=TICKET_ID_DOC)],
     body: Annotated[CommentRequest, Body()],
 ) -> Response[CommentOut]:
     comment = services(router.context).tickets.comment(
-        caller(router.current_event), ticket_id, body.body, channel=Channel.DASHBOARD
+        caller(router.current_event), ticket_id, body.body, channel=Channel.DASHBOARD, visibility=body.visibility
     )
     return Response(
         status_code=201,

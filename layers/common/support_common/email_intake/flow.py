@@ -8,6 +8,7 @@ ticket is acknowledged to a verified sender (`acknowledgement`).
 
 from __future__ import annotations
 
+import re
 import secrets
 import traceback
 from dataclasses import asdict, dataclass
@@ -42,6 +43,29 @@ from support_common.tickets import NewTicket, TicketService, new_ticket_id
 
 NO_TEXT = "(no text)"
 FULL_TEXT_NAME = "full-text.txt"
+# The reopen policy for an emailed reply to a resolved ticket (README "Replies to a resolved ticket"):
+# an incident reopens on any reply (the customer says it is back); any other type stays resolved
+# when the reply is only thanks (short, thanks words, no question, nothing about a fault).
+THANKS_MAX_CHARS = 160
+_THANKS = re.compile(
+    r"^\W*(many\s+|a\s+lot\s+of\s+|great,?\s+|perfect,?\s+|ok(ay)?,?\s+)?"
+    r"(thanks|thank\s*you|thx|ty|cheers|much\s+appreciated|merci|danke|gracias)\b",
+    re.IGNORECASE,
+)
+_NOT_THANKS = re.compile(
+    r"\?|\b(still|again|not|no longer|doesn'?t|isn'?t|won'?t|can'?t|down|broken|error|fail\w*|issue|problem)\b",
+    re.IGNORECASE,
+)
+
+
+def reply_reopens(ticket: Ticket, text: str) -> bool:
+    """Whether an emailed reply to a resolved `ticket` reopens it (the one statement of the policy)."""
+    if ticket.type == TicketType.INCIDENT:
+        return True
+    words = text.strip()
+    is_thanks = len(words) <= THANKS_MAX_CHARS and _THANKS.match(words) and not _NOT_THANKS.search(words)
+    return not is_thanks
+
 
 OutcomeKind = Literal["ticket", "comment", "rejected", "failed", "acknowledged"]
 
@@ -191,8 +215,10 @@ class EmailIntake:
                 if ticket.status != Status.CLOSED:
                     return self._comment(mail, parsed, ticket, sender)
                 # Closed is final: the answer opens a new ticket that links back to the old one.
-                return self._new_ticket(mail, parsed, route, sender, contact, lookup, follows=ticket)
-        return self._new_ticket(mail, parsed, route, sender, contact, lookup)
+                return self._new_ticket(
+                    mail, parsed, route, sender, contact, lookup, authenticated=authenticated, follows=ticket
+                )
+        return self._new_ticket(mail, parsed, route, sender, contact, lookup, authenticated=authenticated)
 
     # --- outcomes ------------------------------------------------------------------------
 
@@ -203,11 +229,17 @@ class EmailIntake:
             # A comment has no full-text field: the untrimmed text rides along as an attachment.
             attachments.append(self.bucket.store_full_text(prefix, parsed.full_text, FULL_TEXT_NAME))
         identity = Identity(email=sender, tenant=ticket.tenant, name=parsed.from_name)
+        body = _with_omitted(parsed.description.strip() or NO_TEXT, parsed)
+        if ticket.status == Status.RESOLVED and reply_reopens(ticket, body):
+            # Reopened before the comment is filed: a retry after a failure finds the ticket open and
+            # files the comment once (the MAIL# marker); a reopen alone is harmless.
+            ticket = self.tickets.update(identity, ticket.id, {"status": Status.OPEN}, current=ticket)
+            logger.info("ticket reopened by reply", ticket_id=ticket.id, message_id=mail.message_id)
         try:
             comment = self.tickets.comment(
                 identity,
                 ticket.id,
-                _with_omitted(parsed.description.strip() or NO_TEXT, parsed),
+                body,
                 channel=Channel.EMAIL,
                 attachments=attachments,
                 message_ids=[parsed.message_id] if parsed.message_id else [],
@@ -227,6 +259,8 @@ class EmailIntake:
         sender: str,
         contact: Contact | None,
         lookup: MailLookup,
+        *,
+        authenticated: bool,
         follows: Ticket | None = None,
     ) -> Outcome:
         ticket_type = TicketType(route.ticket_type)
@@ -249,7 +283,9 @@ class EmailIntake:
         attachments = self.bucket.store_attachments(prefix, parsed.attachments)
         full_text_key = None
         if _trimmed(parsed):
-            full_text_key = self.bucket.store_full_text(prefix, parsed.full_text, "full.txt").key
+            full_text = self.bucket.store_full_text(prefix, parsed.full_text, "full.txt")
+            full_text_key = full_text.key
+            attachments.append(full_text)  # listed, so it can be downloaded like any file
         ack_to = self.acknowledger.recipient(mail)
         ack_id = f"<ack.{ticket_id}.{secrets.token_hex(6)}@{self.support_domain}>" if ack_to else None
         # A Message-ID already known belongs to another ticket: never re-point it.
@@ -266,6 +302,7 @@ class EmailIntake:
             tenant=tenant,
             ticket_id=ticket_id,
             related=related,
+            requester_verified=authenticated,
         )
         identity = Identity(email=sender, tenant=tenant, name=parsed.from_name)
         try:

@@ -34,6 +34,29 @@ class RateLimits:
             raise
         return True
 
+    def take(self, name: str, limit: int, window_seconds: int, now: float | None = None) -> bool:
+        """Count one use of `name` in the current fixed window; False when `limit` uses are spent."""
+        now = time.time() if now is None else now
+        window = int(now // window_seconds)
+        try:
+            self.table.client.update_item(
+                TableName=self.table.name,
+                Key=key(f"RATE#{name}#{window}", "RATE"),
+                UpdateExpression="ADD uses :one SET #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(uses) OR uses < :limit",
+                ExpressionAttributeNames={"#ttl": TTL_ATTR},
+                ExpressionAttributeValues={
+                    ":one": ser(1),
+                    ":limit": ser(limit),
+                    ":ttl": ser((window + 1) * window_seconds),
+                },
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
     def release(self, name: str) -> None:
         """Give a claim back (the action it guarded did not happen)."""
         self.table.client.delete_item(TableName=self.table.name, Key=key(f"RATE#{name}", "RATE"))

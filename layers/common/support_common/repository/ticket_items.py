@@ -1,16 +1,24 @@
-"""Ticket and comment items: `TICKET#<id> / TICKET` with its list-index attributes, and
-`TICKET#<id> / COMMENT#<created_at>#<comment id>`; also how stream images decode."""
+"""Ticket and comment items: `TICKET#<id> / TICKET` with its list-index attributes,
+`TICKET#<id> / COMMENT#<created_at>#<comment id>` (public comments) and
+`TICKET#<id> / TICKET#NOTE#<created_at>#<comment id>` (internal notes); also how stream images decode.
+
+Every other item of a ticket's partition (history, pages, outbound mail, uploads) sorts before
+`TICKET`; internal notes sort after it (`TICKET` is a prefix of `TICKET#NOTE#...`). A customer's
+read of a ticket is a Query for `sk <= TICKET`: it cannot return a note, whatever else it does.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from support_common.models import TRIAGE_TENANT, Comment, Priority, Status, Ticket, TicketType
+from support_common.models import TRIAGE_TENANT, Comment, Priority, Status, Ticket, TicketType, Visibility
 from support_common.repository.table import from_item, key, to_item
 
 TICKET_SK = "TICKET"
 # Which request wrote a ticket: a retry whose first attempt was applied recognises its own write.
 CREATED_BY = "created_by_request"
+COMMENT_PREFIX = "COMMENT#"
+NOTE_PREFIX = f"{TICKET_SK}#NOTE#"
 SORT_ATTR = "created"
 BATCH_GET_MAX = 100
 
@@ -78,8 +86,21 @@ def ticket_from_item(item: dict[str, Any]) -> Ticket:
     return Ticket.model_validate(data)
 
 
+def comment_sk(comment: Comment, created: str) -> str:
+    """A comment's sort key: public comments and internal notes live under different prefixes."""
+    prefix = NOTE_PREFIX if comment.visibility == Visibility.INTERNAL else COMMENT_PREFIX
+    return f"{prefix}{created}#{comment.id}"
+
+
+def is_comment_sk(sk: str) -> bool:
+    return sk.startswith((COMMENT_PREFIX, NOTE_PREFIX))
+
+
 def comment_from_item(item: dict[str, Any]) -> Comment:
     data = {k: v for k, v in from_item(item).items() if k not in ("pk", "sk", "entity")}
+    # The key decides, not an attribute: what is stored as a note is internal.
+    internal = item["sk"]["S"].startswith(NOTE_PREFIX)
+    data["visibility"] = Visibility.INTERNAL if internal else Visibility.PUBLIC
     return Comment.model_validate(data)
 
 
@@ -93,3 +114,11 @@ def ticket_from_image(image: dict[str, Any] | None) -> Ticket | None:
 def is_ticket_key(keys: dict[str, Any]) -> bool:
     """Whether a stream record's Keys name a ticket item (not a comment, page or contact)."""
     return bool(keys.get("sk", {}).get("S") == TICKET_SK and keys.get("pk", {}).get("S", "").startswith("TICKET#"))
+
+
+def public_comment_from_image(image: dict[str, Any] | None) -> Comment | None:
+    """The public comment in a stream image, or None (not a comment, or an internal note)."""
+    if not image or not image.get("sk", {}).get("S", "").startswith(COMMENT_PREFIX):
+        return None
+    comment = comment_from_item(image)
+    return comment if comment.visibility == Visibility.PUBLIC else None

@@ -17,9 +17,20 @@ from botocore.exceptions import ClientError
 
 from support_common.aws_errors import condition_failed
 from support_common.errors import IdCollision, InvalidInput, VersionConflict
-from support_common.models import Comment, Priority, Status, Ticket, TicketType, iso, utcnow
+from support_common.models import (
+    Comment,
+    HistoryEntry,
+    Priority,
+    Status,
+    Ticket,
+    TicketType,
+    iso,
+    utcnow,
+)
+from support_common.repository.comments import comment_tx_items
+from support_common.repository.history import history_puts
 from support_common.repository.messages import mail_marker_put, message_id_puts
-from support_common.repository.table import Table, TxItem, batch_get, put_if_absent, ser, to_item, transact
+from support_common.repository.table import Table, TxItem, batch_get, put_if_absent, ser, transact
 from support_common.repository.ticket_items import (
     CREATED_BY,
     INDEXES,
@@ -27,11 +38,13 @@ from support_common.repository.ticket_items import (
     TICKET_SK,
     comment_from_item,
     index_values,
+    is_comment_sk,
     ticket_from_item,
     ticket_item,
     ticket_key,
     ticket_pk,
 )
+from support_common.repository.uploads import UPLOAD_PREFIX, PendingUpload, pending_from_item
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,19 @@ class TicketFilter:
 class TicketPage:
     items: list[Ticket]
     next_token: str | None
+
+
+@dataclass(frozen=True)
+class TicketRead:
+    """A ticket as one Query reads it: its comments (oldest first) and its pending uploads."""
+
+    ticket: Ticket
+    comments: list[Comment]
+    uploads: list[PendingUpload]
+
+
+# Fields written once: a later write keeps the first value (if_not_exists).
+SET_ONCE = frozenset({"first_response_at"})
 
 
 def _encode_token(index: str, sort_value: str, ticket_id: str) -> str:
@@ -153,14 +179,29 @@ class TicketStore:
                 found[ticket.id] = ticket
         return found
 
-    def get_with_comments(self, ticket_id: str) -> tuple[Ticket, list[Comment]] | None:
+    def get_with_comments(self, ticket_id: str, *, notes: bool = True) -> tuple[Ticket, list[Comment]] | None:
         """Return a ticket and its comments (oldest first) in one Query, or None."""
+        found = self.read(ticket_id, notes=notes)
+        return (found.ticket, found.comments) if found else None
+
+    def read(self, ticket_id: str, *, notes: bool) -> TicketRead | None:
+        """A ticket with its comments and pending uploads in one Query, or None.
+
+        Without `notes` (a customer's read) the Query's key condition stops at the ticket item, so
+        internal notes, which sort after it, are never read.
+        """
         ticket: Ticket | None = None
         comments: list[Comment] = []
+        uploads: list[PendingUpload] = []
+        values: dict[str, Any] = {":pk": ser(ticket_pk(ticket_id))}
+        condition = "pk = :pk"
+        if not notes:
+            condition += " AND sk <= :ticket"
+            values[":ticket"] = ser(TICKET_SK)
         kwargs: dict[str, Any] = {
             "TableName": self.table.name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": ser(ticket_pk(ticket_id))},
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
             "ConsistentRead": True,
         }
         while True:
@@ -169,12 +210,17 @@ class TicketStore:
                 sk = item["sk"]["S"]
                 if sk == TICKET_SK:
                     ticket = ticket_from_item(item)
-                elif sk.startswith("COMMENT#"):
+                elif is_comment_sk(sk):
                     comments.append(comment_from_item(item))
+                elif sk.startswith(UPLOAD_PREFIX):
+                    uploads.append(pending_from_item(item))
             if "LastEvaluatedKey" not in resp:
                 break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-        return (ticket, comments) if ticket else None
+        if ticket is None:
+            return None
+        comments.sort(key=lambda c: (c.created_at, c.id))
+        return TicketRead(ticket, comments, uploads)
 
     def update(
         self,
@@ -186,15 +232,17 @@ class TicketStore:
         link_remove: Sequence[str] = (),
         link_tenant: str | None = None,
         require_incidents: bool = False,
+        history: Sequence[HistoryEntry] = (),
     ) -> Ticket:
         """Apply `changes` to a ticket read at `expected_version`; raise VersionConflict if it moved on.
 
-        Reverse links of related tickets are added and removed in the same transaction.
+        Reverse links of related tickets and the `history` entries of the change are written in
+        the same transaction.
         """
         # Validated, not copied: callers may pass plain strings for enum fields.
         updated = Ticket.model_validate({**ticket.model_dump(), **changes, "version": expected_version + 1})
         update = self._update_op(ticket.id, updated, changes, expected_version)
-        if not link_add and not link_remove:
+        if not link_add and not link_remove and not history:
             try:
                 resp = self.table.client.update_item(**update, ReturnValues="ALL_NEW")
             except ClientError as exc:
@@ -211,6 +259,7 @@ class TicketStore:
             self._link_update(other, ticket.id, add=False, tenant=None, needs_incident=False)
             for other in link_remove
         ]
+        items += history_puts(self.table, ticket.id, updated.version, history)
         transact(self.table, items)
         return updated
 
@@ -231,6 +280,9 @@ class TicketStore:
                 value = set(value)
             if value is None or value == set():
                 removes.append(f"#f{i}")
+            elif name in SET_ONCE:
+                sets.append(f"#f{i} = if_not_exists(#f{i}, :v{i})")
+                values[f":v{i}"] = ser(value)
             else:
                 sets.append(f"#f{i} = :v{i}")
                 values[f":v{i}"] = ser(value)
@@ -293,41 +345,21 @@ class TicketStore:
     # --- comments ------------------------------------------------------------------------
 
     def add_comment(
-        self, comment: Comment, *, message_ids: Sequence[str] = (), filed_from: str | None = None
+        self,
+        comment: Comment,
+        *,
+        message_ids: Sequence[str] = (),
+        filed_from: str | None = None,
+        first_response: bool = False,
+        list_files: bool = False,
     ) -> None:
-        """Store a comment and touch its ticket's `updated_at`, in one transaction.
+        """Store a comment, and what it changes on its ticket, in one transaction (see `comments`).
 
         Raises VersionConflict when the ticket is gone; with `filed_from` (the SES message the
         comment comes from), its marker is written too and MailAlreadyFiled is raised when it exists.
         """
-        data = comment.model_dump(mode="json", exclude_none=True)
-        created = data["created_at"]
-        data.update(pk=ticket_pk(comment.ticket_id), sk=f"COMMENT#{created}#{comment.id}", entity="comment")
-        items = [
-            TxItem(
-                {
-                    "Put": {
-                        "TableName": self.table.name,
-                        "Item": to_item(data),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                on_condition_failed=lambda: VersionConflict(comment.ticket_id),
-            ),
-            TxItem(
-                {
-                    "Update": {
-                        "TableName": self.table.name,
-                        "Key": ticket_key(comment.ticket_id),
-                        "UpdateExpression": "SET updated_at = :now ADD comment_count :one",
-                        "ConditionExpression": "attribute_exists(pk)",
-                        "ExpressionAttributeValues": {":now": ser(created), ":one": ser(1)},
-                    }
-                },
-                on_condition_failed=lambda: VersionConflict(comment.ticket_id),
-            ),
-            *message_id_puts(self.table, comment.ticket_id, message_ids),
-        ]
+        items = comment_tx_items(self.table, comment, first_response=first_response, list_files=list_files)
+        items += message_id_puts(self.table, comment.ticket_id, message_ids)
         if filed_from is not None:
             # First: a message filed before is a duplicate, whatever else the transaction meets.
             items.insert(0, mail_marker_put(self.table, filed_from, comment.ticket_id, comment.id))

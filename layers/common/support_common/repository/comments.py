@@ -1,0 +1,61 @@
+"""Writing a comment or an internal note (items in `ticket_items`) and what it changes on its ticket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from support_common.errors import VersionConflict
+from support_common.models import Comment, Visibility
+from support_common.repository.table import Table, TxItem, ser, to_item
+from support_common.repository.ticket_items import comment_sk, ticket_key, ticket_pk
+
+
+def comment_tx_items(table: Table, comment: Comment, *, first_response: bool, list_files: bool) -> list[TxItem]:
+    """The comment's put and its ticket's update, as transaction items.
+
+    An internal note only checks that the ticket exists: nothing a customer sees of the ticket
+    changes (not even `updated_at`). `first_response` sets the ticket's `first_response_at` unless
+    it is set; `list_files` appends the comment's attachments to the ticket's list, where each file
+    gets its number for downloads.
+    """
+    data = comment.model_dump(mode="json", exclude_none=True)
+    created = data["created_at"]
+    data.update(pk=ticket_pk(comment.ticket_id), sk=comment_sk(comment, created), entity="comment")
+    put = {
+        "Put": {"TableName": table.name, "Item": to_item(data), "ConditionExpression": "attribute_not_exists(pk)"}
+    }
+    ticket_op = _ticket_op(table, comment, created, first_response=first_response, list_files=list_files)
+    return [
+        TxItem(put, on_condition_failed=lambda: VersionConflict(comment.ticket_id)),
+        TxItem(ticket_op, on_condition_failed=lambda: VersionConflict(comment.ticket_id)),
+    ]
+
+
+def _ticket_op(
+    table: Table, comment: Comment, created: str, *, first_response: bool, list_files: bool
+) -> dict[str, Any]:
+    if comment.visibility == Visibility.INTERNAL:
+        return {
+            "ConditionCheck": {
+                "TableName": table.name,
+                "Key": ticket_key(comment.ticket_id),
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+    sets = ["updated_at = :now"]
+    values: dict[str, Any] = {":now": ser(created), ":one": ser(1)}
+    if first_response:
+        sets.append("first_response_at = if_not_exists(first_response_at, :now)")
+    if list_files and comment.attachments:
+        sets.append("attachments = list_append(if_not_exists(attachments, :empty), :files)")
+        values[":empty"] = {"L": []}
+        values[":files"] = ser([a.model_dump(mode="json", exclude_none=True) for a in comment.attachments])
+    return {
+        "Update": {
+            "TableName": table.name,
+            "Key": ticket_key(comment.ticket_id),
+            "UpdateExpression": "SET " + ", ".join(sets) + " ADD comment_count :one",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeValues": values,
+        }
+    }
