@@ -48,6 +48,10 @@ class AwsEmulator:
         )
         from werkzeug.serving import make_server
 
+        from local import dynamodb
+
+        # Before the first request: transactions, streams and queries that hold for days.
+        dynamodb.install()
         app = DomainDispatcherApplication(create_backend_app)
         # werkzeug answers a taken port with sys.exit: make it the OSError it is.
         try:
