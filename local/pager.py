@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+from local import logs
 from local.poller import Poller
 from local.stack import Stack
 
@@ -27,7 +28,8 @@ def page_line(envelope: dict[str, Any]) -> str:
         title = str(envelope.get("Message", "")).splitlines()[0] if envelope.get("Message") else ""
     if len(title) > 80:
         title = title[:77] + "..."
-    return f'PAGE level={attribute("escalation_level")} {ticket_id} {attribute("tenant")} "{title}"'
+    # The title is a customer's text: one escaped line, whatever it holds.
+    return f'PAGE level={attribute("escalation_level")} {ticket_id} {logs.escape(attribute("tenant"))} "{logs.escape(title)}"'
 
 
 class PagerConsole(Poller):
