@@ -19,6 +19,10 @@ at stack start, before moto serves a request) replaces exactly those, and nothin
    one four times a second). Here only the newest `ITERATORS_KEPT` stay valid (AWS: 15 minutes).
 4. `Table.query` sorts the whole table for every query; `local.dynamodb_partitions` hands it only
    the partition the query reads (see there).
+5. Every moto model object ever made (`BaseModel.__new__`) is appended to its class's
+   `instances_tracked` list, for moto's dashboard (`/moto-api/data.json`), and never dropped:
+   each query result's item copies, each stream record, each shard iterator, each SQS message, in
+   any service. Here models are made without that registry (the local stack has no dashboard).
 
 Writers (puts, updates, deletes, transactions) and stream reads and trims share one lock: moto
 serves requests on many threads, and a cancelled transaction can take back its stream records
@@ -77,6 +81,7 @@ def install() -> None:
     _replace(Table, "query", _locked(partitions.query))
     _replace(Table, "get_item", partitions.get_item)
     _replace(StreamShard, "get", _shard_get)
+    _untrack_models()
     _replace(DynamoDBStreamsBackend, "get_shard_iterator", _bounded(DynamoDBStreamsBackend.get_shard_iterator))
     _replace(DynamoDBStreamsBackend, "get_records", _bounded(DynamoDBStreamsBackend.get_records))
 
@@ -98,6 +103,17 @@ def adapter() -> Iterator[None]:
     finally:
         if not was:
             uninstall()
+
+
+def _untrack_models() -> None:
+    from moto.core.common_models import BaseModel
+    from moto.core.model_instances import reset_model_data
+
+    def untracked_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    _replace(BaseModel, "__new__", staticmethod(untracked_new))
+    reset_model_data()  # what was tracked before the adapter is let go too
 
 
 def _replace(owner: type, name: str, replacement: Any) -> None:

@@ -457,6 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-rss-mb", type=float, default=1024.0)
     parser.add_argument("--max-latency-ratio", type=float, default=2.0)
     args = parser.parse_args(argv)
+    # SIGTERM as an exception: the `finally` that stops the stack runs, no stack is left behind.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     config = SoakConfig(args.requests, args.clients, args.mail, args.windows, args.seed, timeout=300.0)
     result = soak(config, args.state_dir)
     print(report(result))

@@ -7,6 +7,7 @@ installs it; the parity tests run them once more on moto's own code and compare 
 from __future__ import annotations
 
 import contextlib
+import gc
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +17,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import Item
 
 from local import cfn, dynamodb
+from local.streams import StreamPoller, _MappingState
 
 REGION = "eu-west-1"
 TABLE = "tickets"
@@ -217,6 +220,40 @@ def test_trim_stream_keeps_tail_and_sequence_numbers(adapted: Clients) -> None:
     assert adapted.read(stale)[0] == ["T#6", "T#7", "T#8", "T#9", "T#NEXT"]
 
 
+class _Recorder:
+    """Stands in for the function the mapping invokes: records what it was given."""
+
+    folder = "escalate"
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    def invoke(self, event: dict[str, Any]) -> None:
+        self.keys += [r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"]]
+
+
+def test_stream_poller_trims_what_it_read_and_keeps_delivering(adapted: Clients) -> None:
+    # GIVEN the stack's stream poller on the table's stream, trimming as the stack sets it up
+    function = _Recorder()
+    poller = StreamPoller()
+    poller.client, poller.stream_arn = adapted.streams, adapted.stream_arn
+    poller.states = [
+        _MappingState(cfn.StreamMapping(function="Escalate", starting_position="TRIM_HORIZON"), function)
+    ]  # type: ignore[arg-type]
+    poller._refresh_shards(poller.states[0])
+    poller.trim = lambda through: dynamodb.trim_stream(cfn.ACCOUNT_ID, REGION, TABLE, through)
+    # WHEN 300 items are written and the poller runs, then one more
+    for n in range(300):
+        adapted.put(f"T#{n}")
+    poller.tick()
+    poller.tick()
+    adapted.put("T#LAST")
+    poller.tick()
+    # THEN every record reached the function once, in order, and the shard kept only a short tail
+    assert function.keys == [f"T#{n}" for n in range(300)] + ["T#LAST"]
+    assert len(adapted.table.stream_shard.items) <= dynamodb.STREAM_RECORDS_KEPT
+
+
 def test_shard_iterators_bounded_newest_still_reads(adapted: Clients) -> None:
     # GIVEN a poller that takes a fresh iterator on every read, far more often than the bound
     iterator = adapted.iterator()
@@ -239,6 +276,26 @@ def test_get_item_missing_key_adds_no_partition(adapted: Clients) -> None:
         assert "Item" not in got
     # THEN the table holds one partition, not a thousand empty ones
     assert len(adapted.table.items) == 1
+
+
+def test_query_results_not_kept_by_moto_registry(adapted: Clients) -> None:
+    # GIVEN a page of tickets
+    for n in range(25):
+        adapted.put(f"T#{n}", t_pk="T#acme", created=f"c{n:03d}")
+    # WHEN it is listed 200 times, as the dashboard does
+    for _ in range(200):
+        page = adapted.ddb.query(
+            TableName=TABLE,
+            IndexName="by_tenant",
+            KeyConditionExpression="t_pk = :p",
+            ExpressionAttributeValues={":p": {"S": "T#acme"}},
+            Limit=25,
+        )
+        assert len(page["Items"]) == 25
+    # THEN no copy of a result stays alive: only the table's own 25 items exist
+    gc.collect()
+    assert sum(1 for o in gc.get_objects() if isinstance(o, Item)) == 25
+    assert Item.instances_tracked == []
 
 
 # --- queries read one partition, with moto's answers ----------------------------------------
