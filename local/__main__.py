@@ -139,7 +139,7 @@ def banner(data: dict[str, Any]) -> str:
       -d '{{"type":"incident","priority":"urgent","title":"Site down","description":"502 on every page","environment":"production"}}'
     curl -s {api}/tickets -H "Authorization: Bearer $TOKEN"
 
-    python3 -c 'import smtplib; from email.message import EmailMessage; m = EmailMessage(); m["From"] = "alice@acme.example"; m["To"] = "urgent@{domain}"; m["Subject"] = "Site down"; m.set_content("www.acme.example returns 502 since 18:20 UTC."); smtplib.SMTP("{host}", {port}).send_message(m)'
+    python3 -c 'import smtplib; from email.message import EmailMessage; m = EmailMessage(); m["From"] = "ops@acme.example"; m["To"] = "urgent@{domain}"; m["Subject"] = "Site down"; m.set_content("www.acme.example returns 502 since 18:20 UTC."); smtplib.SMTP("{host}", {port}).send_message(m)'
 
   make demo: a ticket of each type, an urgent email and its page.  Ctrl-C stops everything.
 """
