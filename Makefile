@@ -12,13 +12,14 @@ SAM_STAMP := $(VENV)/sam/.installed
 CHECKOV_STAMP := $(VENV)/checkov/.installed
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/common
 
-.PHONY: help venv run test test-unit test-integration test-e2e lint bench demo build clean fuzz
+.PHONY: help venv run test test-unit test-integration test-e2e lint bench load demo build clean fuzz
 
 help:
 	@echo "make run    - the whole pipeline locally (API :3000, SMTP :2525, AWS emulation :4566)"
 	@echo "make test   - every test suite (unit, integration with moto, e2e on a local stack)"
 	@echo "make lint   - ruff, mypy, cfn-lint, sam validate --lint, checkov, sam build"
 	@echo "make bench  - benchmarks (figures go in BENCHMARKS.md)"
+	@echo "make load   - soak: 50,000 mixed requests and a mail burst on a fresh local stack (figures in BENCHMARKS.md)"
 	@echo "make demo   - against a running 'make run': tickets, an urgent email and its page"
 	@echo "make fuzz   - the API fuzzer (schemathesis) and hostile MIME with many more examples"
 
@@ -73,6 +74,10 @@ bench: $(STAMP)
 # The API fuzzer with many more examples per operation than make test's bounded run.
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(PY) -m pytest tests/e2e/test_api_fuzz.py tests/unit/test_mail_hostile.py
+
+# Not in `make test`: about half an hour on a laptop. The bounded version is tests/e2e/test_local_soak.py.
+load: $(STAMP)
+	$(PY) -m local.soak --requests 50000 --clients 4 --mail 500 --windows 10
 
 demo: $(STAMP)
 	$(PY) -m local.demo

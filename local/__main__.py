@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from local import logs
 from local.stack import Config, Stack
+from local.users import parse_user
 
 
 class Part(Protocol):
@@ -71,6 +72,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser.add_argument("--region", default=os.environ.get("LOCAL_REGION", "eu-west-1"))
     parser.add_argument("--smtp-max-size", type=int, default=40 * 1024 * 1024, help="bytes (SES: 40 MB)")
     parser.add_argument("--metrics", action="store_true", help="print the functions' EMF metrics too")
+    parser.add_argument(
+        "--user",
+        dest="users",
+        action="append",
+        type=parse_user,
+        default=[],
+        metavar="EMAIL:TENANT",
+        help="another user (repeatable; tenant `support` = staff); its token: tokens.<email> in stack.json",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs, moto's requests included")
     args = parser.parse_args(argv)
     return Config(
@@ -83,6 +93,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         smtp_max_size=args.smtp_max_size,
         metrics=args.metrics,
         verbose=args.verbose,
+        users=tuple(args.users),
     )
 
 
@@ -115,6 +126,7 @@ def stack_json(stack: Stack) -> dict[str, Any]:
 
 
 def banner(data: dict[str, Any]) -> str:
+    """What the console shows once the stack is up. Its "Try:" lines run as pasted, indented or not."""
     api, host, port, domain = data["api_url"], data["smtp_host"], data["smtp_port"], data["support_domain"]
     stack_file = data["_stack_file"]
     return f"""
@@ -127,18 +139,12 @@ def banner(data: dict[str, Any]) -> str:
     functions  {", ".join(f"{k}{'' if v else ' (not available yet)'}" for k, v in data["functions"].items())}
 
   Try:
-    TOKEN=$(python -c 'import json; print(json.load(open("{stack_file}"))["tokens"]["customer"])')
+    TOKEN=$(python3 -c 'import json; print(json.load(open("{stack_file}"))["tokens"]["customer"])')
     curl -s -X POST {api}/tickets -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-      -d '{{"type":"incident","priority":"urgent","title":"Site down","description":"502 on every page",\\
-           "environment":"production"}}'
+      -d '{{"type":"incident","priority":"urgent","title":"Site down","description":"502 on every page","environment":"production"}}'
     curl -s {api}/tickets -H "Authorization: Bearer $TOKEN"
 
-    python - <<'EOF'
-    import smtplib; from email.message import EmailMessage
-    m = EmailMessage(); m["From"] = "alice@acme.example"; m["To"] = "urgent@{domain}"
-    m["Subject"] = "Site down"; m.set_content("www.acme.example returns 502 since 18:20 UTC.")
-    smtplib.SMTP("{host}", {port}).send_message(m)
-    EOF
+    python3 -c 'import smtplib; from email.message import EmailMessage; m = EmailMessage(); m["From"] = "ops@acme.example"; m["To"] = "urgent@{domain}"; m["Subject"] = "Site down"; m.set_content("www.acme.example returns 502 since 18:20 UTC."); smtplib.SMTP("{host}", {port}).send_message(m)'
 
   make demo: a ticket of each type, an urgent email and its page.  Ctrl-C stops everything.
 """
@@ -174,7 +180,7 @@ class Runner:
             return 1
         data = stack_json(self.stack)
         _write_json(config.stack_file, data)
-        print_banner = banner({**data, "_stack_file": str(config.stack_file)})
+        print_banner = banner({**data, "_stack_file": str(config.stack_file.resolve())})
         logs.emit(print_banner)
         log.info("up in %.1fs; stack.json at %s", time.monotonic() - started, config.stack_file)
         self.stop_requested.wait()

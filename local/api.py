@@ -198,13 +198,18 @@ class HttpApi:
         try:
             response = self.handle(request)
         except Exception as exc:  # the emulator itself failed: say so, answer as API Gateway would
-            log.error("emulator error on %s %s:\n%s", request.method, request.path, format_exception(exc))
+            log.error(
+                "emulator error on %s %s:\n%s",
+                logs.escape(request.method),
+                logs.escape(request.path),
+                format_exception(exc),
+            )
             response = _json(500, "Internal Server Error")
         self._add_cors(request, response)
         log.info(
             "%s %s -> %d (%.0f ms)",
-            request.method,
-            request.full_path.rstrip("?"),
+            logs.escape(request.method),  # the client's text: escaped, it can forge no line
+            logs.escape(request.full_path.rstrip("?")),
             response.status_code,
             (time.monotonic() - started) * 1000,
         )

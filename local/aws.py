@@ -8,7 +8,7 @@ import time
 import urllib.request
 from typing import Any
 
-from local import cfn, logs
+from local import cfn, logs, users
 from local.stack import (
     DEMO_CONTACT_DOMAIN,
     DEMO_CUSTOMER,
@@ -16,7 +16,6 @@ from local.stack import (
     DEMO_TENANT,
     SUPPORT_GROUP,
     Stack,
-    demo_password,
     local_name,
 )
 
@@ -50,6 +49,10 @@ class AwsEmulator:
         )
         from werkzeug.serving import make_server
 
+        from local import dynamodb
+
+        # Before the first request: transactions, streams and queries that hold for days.
+        dynamodb.install()
         app = DomainDispatcherApplication(create_backend_app)
         # werkzeug answers a taken port with sys.exit: make it the OSError it is.
         try:
@@ -203,33 +206,15 @@ def _user_pool(stack: Stack) -> None:
         jwks_url=f"{stack.aws_endpoint_url}/{pool_id}/.well-known/jwks.json",
     )
     tokens = {
-        "customer": _demo_user(stack, idp, pool_id, client_id, DEMO_CUSTOMER, tenant=DEMO_TENANT),
-        "support": _demo_user(stack, idp, pool_id, client_id, DEMO_SUPPORT, group=SUPPORT_GROUP),
+        "customer": users.create_user(idp, pool_id, client_id, DEMO_CUSTOMER, tenant=DEMO_TENANT),
+        "support": users.create_user(idp, pool_id, client_id, DEMO_SUPPORT, group=SUPPORT_GROUP),
     }
+    for user in stack.config.users:
+        tokens[user.email] = users.create(idp, pool_id, client_id, user)
+        log.info("user %s of tenant %s%s", user.email, user.tenant, " (staff)" if user.staff else "")
     stack.info["tokens"] = tokens
     stack.info["demo_users"] = {"customer": DEMO_CUSTOMER, "support": DEMO_SUPPORT}
     log.info("user pool %s, client %s, demo users %s and %s", pool_id, client_id, DEMO_CUSTOMER, DEMO_SUPPORT)
-
-
-def _demo_user(
-    stack: Stack, idp: Any, pool_id: str, client_id: str, email: str, *, tenant: str = "", group: str = ""
-) -> str:
-    """Create a user through the admin APIs, as an operator would, and sign it in for an ID token."""
-    attributes = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
-    if tenant:
-        attributes.append({"Name": "custom:tenant", "Value": tenant})
-    idp.admin_create_user(UserPoolId=pool_id, Username=email, UserAttributes=attributes, MessageAction="SUPPRESS")
-    password = demo_password()
-    idp.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
-    if group:
-        idp.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName=group)
-    result = idp.admin_initiate_auth(
-        UserPoolId=pool_id,
-        ClientId=client_id,
-        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": email, "PASSWORD": password},
-    )
-    return str(result["AuthenticationResult"]["IdToken"])
 
 
 def _scheduler_group(stack: Stack) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 import threading
 from typing import TextIO
@@ -17,6 +18,27 @@ from typing import TextIO
 _current = threading.local()
 _lock = threading.Lock()
 _WIDTH = 8
+
+# Control characters (C0, DEL, C1): a terminal acts on ESC and CSI, and CR/LF would start a line of
+# the caller's choosing. Shown as escapes instead.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# In whole log text the parts' own line breaks and tabs stay; every other control character goes.
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or f"\\x{ord(char):02x}"
+
+
+def escape(value: object) -> str:
+    """Text from outside the stack (a request path, a header, an address) as one inert log field.
+
+    CR, LF, ESC and every other control character become visible escapes (`\\r`, `\\n`, `\\x1b`), so a
+    client can neither start a forged log line nor send the terminal escape sequences.
+    """
+    return _CONTROL.sub(_escaped, str(value))
 
 
 def set_part(name: str) -> None:
@@ -67,8 +89,13 @@ class PrefixingWriter(io.TextIOBase):
 
 
 def emit(text: str, target: TextIO | None = None) -> None:
-    """Write already-prefixed text atomically, so lines of concurrent parts never interleave."""
+    """Write already-prefixed text atomically, so lines of concurrent parts never interleave.
+
+    Whatever reached a log unescaped (a library's message, a function's print) still cannot send
+    the terminal a control character: only line breaks and tabs pass.
+    """
     out = target or sys.__stdout__ or sys.stderr
+    text = _CONTROL_BUT_LINES.sub(_escaped, text)
     with _lock:
         out.write(text)
         out.flush()

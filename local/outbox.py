@@ -4,6 +4,8 @@ moto's SES accepts SendEmail/SendRawEmail (and SESv2's SendEmail, which it route
 backend) and keeps each message in its backend's `sent_messages`. moto runs in this process, so
 this part reads that list directly every 250 ms and writes each new message as a file: raw
 messages byte for byte, simple ones rebuilt as a MIME message with the headers SES would add.
+A message written is removed from the list, which would otherwise grow for as long as the stack
+runs (moto's send statistics are a separate counter and stay right).
 """
 
 from __future__ import annotations
@@ -61,8 +63,9 @@ class Outbox(Poller):
         self.log.info("mail sent through SES lands in %s", self.folder)
 
     def tick(self) -> None:
-        sent = list(self.backend.sent_messages)
-        for message in sent[self.written :]:
+        sent = self.backend.sent_messages
+        while sent:
+            message = sent[0]
             message_id = getattr(message, "id", None) or f"message-{self.written}"
             path = self.folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{message_id}.eml"
             # Written aside, then renamed: a reader of the folder never sees half a message.
@@ -72,6 +75,8 @@ class Outbox(Poller):
             self.written += 1
             recipients = getattr(message, "destinations", "")
             self.log.info("%s -> %s (%s)", getattr(message, "source", "?"), _short(recipients), path.name)
+            # moto only appends: the first message is the one just written.
+            del sent[0]
 
 
 def _short(destinations: Any) -> str:

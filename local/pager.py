@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+from local import logs
 from local.poller import Poller
 from local.stack import Stack
 
@@ -31,7 +32,8 @@ def page_line(envelope: dict[str, Any]) -> str:
     action = attribute("event_action", "trigger")
     # A page is a trigger; a stand-down says what happened (ACKNOWLEDGE, RESOLVE) to whoever was paged.
     what = "PAGE" if action == "trigger" else action.upper()
-    return f'{what} level={attribute("escalation_level")} {ticket_id} {attribute("tenant")} "{title}"'
+    # The title is a customer's text: one escaped line, whatever it holds.
+    return f'{what} level={attribute("escalation_level")} {ticket_id} {logs.escape(attribute("tenant"))} "{logs.escape(title)}"'
 
 
 class PagerConsole(Poller):

@@ -190,7 +190,7 @@ class _Handler:
     ) -> str:
         logs.set_part("smtp")
         if not rule_matches(self.part.rules, address):
-            log.info("RCPT %s rejected: not an address SES receives for", address)
+            log.info("RCPT %s rejected: not an address SES receives for", logs.escape(address))
             return f"550 5.1.1 <{address}>: recipient address rejected: not a support address"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -294,8 +294,8 @@ class SmtpInbound:
         shown = {k: v for k, v in verdicts.items() if v != "PASS"}
         log.info(
             "%s -> %s %r stored as inbound/%s (%d bytes)%s",
-            mail_from,
-            ",".join(envelope.rcpt_tos),
+            logs.escape(mail_from),
+            logs.escape(",".join(envelope.rcpt_tos)),
             subject,
             message_id,
             len(raw),

@@ -12,6 +12,7 @@ from typing import Any
 
 from local import cfn, logs
 from local.functions import LocalFunction
+from local.users import UserSpec
 
 # The pipeline's functions, by folder under functions/. A new function is one more name here.
 FUNCTION_FOLDERS = ("intake", "email_ingest", "escalate", "notify")
@@ -39,6 +40,7 @@ class Config:
     smtp_max_size: int = 40 * 1024 * 1024  # SES's limit for received mail, headers included
     metrics: bool = False
     verbose: bool = False
+    users: tuple[UserSpec, ...] = ()  # --user EMAIL:TENANT: more users, tokens under tokens.<email>
 
     @property
     def outbox_dir(self) -> Path:

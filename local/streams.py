@@ -7,6 +7,9 @@ function in batches of the mapping's BatchSize with the event Lambda would build
 failed record (the records after it are delivered again too, as Lambda checkpoints); an exception
 retries the whole batch. Retries back off (0.25 s doubling to 5 s) and stop after the mapping's
 MaximumRetryAttempts (-1, the default: until the records expire, as on AWS).
+
+Once every mapping has read a record (into its own pending list), the record is trimmed from
+moto's shard (`local.dynamodb.trim_stream`): a stack that runs for days keeps only a short tail.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class _MappingState:
     backoff: float = 0.0
     last_error: str | None = None  # the full traceback is logged once, repeats as one line
     bisected: int | None = None  # BisectBatchOnFunctionError: a smaller batch after a failure
+    read_through: dict[str, int] = field(default_factory=dict)  # shard id -> last sequence number read
 
 
 def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
@@ -82,6 +86,7 @@ class StreamPoller(Poller):
         self.client: Any = None
         self.stream_arn = ""
         self.admitted: FilterFn = lambda patterns, record: True
+        self.trim: Callable[[int], int] | None = None  # drops the shard's records up to a sequence number
 
     def setup(self, stack: Stack) -> None:
         self.interval = stack.config.stream_interval
@@ -100,6 +105,11 @@ class StreamPoller(Poller):
             raise RuntimeError("template.yaml has no event source mapping on the table's stream")
         self.admitted = self._filter_evaluator()
         self.client = stack.client("dynamodbstreams")
+        from local import dynamodb
+
+        if dynamodb.installed():
+            table_name = stack.names["table_name"]
+            self.trim = lambda through: dynamodb.trim_stream(cfn.ACCOUNT_ID, stack.region, table_name, through)
         for state in self.states:
             self._refresh_shards(state)
             m = state.mapping
@@ -139,7 +149,17 @@ class StreamPoller(Poller):
     def tick(self) -> None:
         for state in self.states:
             self._read(state)
+        self._trim()
+        for state in self.states:
             self._deliver(state)
+
+    def _trim(self) -> None:
+        """Trim what every mapping has read: each keeps the records it still has to deliver itself."""
+        if self.trim is None or not self.states:
+            return
+        shards = set.intersection(*(set(state.read_through) for state in self.states))
+        for shard_id in shards:
+            self.trim(min(state.read_through[shard_id] for state in self.states))
 
     def _read(self, state: _MappingState) -> None:
         for shard_id, iterator in list(state.iterators.items()):
@@ -148,6 +168,8 @@ class StreamPoller(Poller):
             response = self.client.get_records(ShardIterator=iterator, Limit=1000)
             state.iterators[shard_id] = response.get("NextShardIterator")
             for raw in response.get("Records", []):
+                sequence = int(raw["dynamodb"]["SequenceNumber"])
+                state.read_through[shard_id] = max(state.read_through.get(shard_id, sequence), sequence)
                 record = lambda_record(raw, self.stream_arn)
                 patterns = state.mapping.filter_patterns
                 # No FilterCriteria: Lambda passes every record.

@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,7 +66,10 @@ class RunningStack:
         )
 
 
-def start_stack(state_dir: Path) -> RunningStack:
+SECOND_USER = "bob@globex.example"  # a customer of a second tenant, created with `--user`
+
+
+def start_stack(state_dir: Path, extra_args: Sequence[str] = ()) -> RunningStack:
     """`python -m local` on free ports, in its own session so its whole tree can be checked."""
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / "stack.log"
@@ -87,6 +90,7 @@ def start_stack(state_dir: Path) -> RunningStack:
                 "0",
                 "--state-dir",
                 str(state_dir),
+                *extra_args,
             ],
             cwd=ROOT,
             env=env,
@@ -218,7 +222,7 @@ class PageCollector:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("local-stack"))
+    running = start_stack(tmp_path_factory.mktemp("local-stack"), ["--user", f"{SECOND_USER}:globex"])
     try:
         yield running
     finally:
