@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import Field
 
@@ -61,6 +60,9 @@ class Wiring:
 
 def build_app(origin: str) -> APIGatewayHttpResolver:
     """The resolver with every route, the error handlers and the OpenAPI document."""
+    # Here, not at import: the OpenAPI models cost ~100 ms that the first request pays anyway.
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     app = APIGatewayHttpResolver(
         enable_validation=True,
         cors=CORSConfig(
