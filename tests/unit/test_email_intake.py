@@ -11,10 +11,11 @@ import pytest
 from support_common.email_intake.acknowledgement import build_acknowledgement
 from support_common.email_intake.inbound import InboundMail, Verdicts
 from support_common.email_intake.storage import object_key, safe_content_type
-from support_common.email_intake.threads import ses_message_ids, thread_target
+from support_common.email_intake.threads import thread_target
 from support_common.email_intake.trust import dkim_pass_domains, is_authenticated, may_comment
 from support_common.mail import ParsedEmail, parse_email
 from support_common.models import TRIAGE_TENANT, Channel, Contact, Requester, Ticket, TicketType, utcnow
+from support_common.repository.messages import ses_message_ids
 
 from tests.conftest import load_event
 

@@ -11,13 +11,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from support_common.aws_errors import AWS_ERRORS, Unprocessed, error_code
 from support_common.email_intake.inbound import PASS, InboundMail
-from support_common.email_intake.threads import ses_message_ids
 from support_common.email_intake.trust import envelope_address
 from support_common.mail import clean_header_value
 from support_common.models import TRIAGE_TENANT, Ticket
 from support_common.observability import logger, metrics
 from support_common.repository.limits import RateLimits
-from support_common.repository.messages import MailStore
+from support_common.repository.messages import MailStore, ses_message_ids
 
 if TYPE_CHECKING:
     from email.message import EmailMessage

@@ -17,11 +17,3 @@ def thread_target(parsed: ParsedEmail, owners: dict[str, str]) -> str | None:
         if ticket_id:
             return ticket_id
     return None
-
-
-def ses_message_ids(ses_id: str, region: str) -> list[str]:
-    """The Message-ID header SES gives mail it sends with id `ses_id` (us-east-1 has its own host)."""
-    ids = [f"<{ses_id}@{region}.amazonses.com>"]
-    if region == "us-east-1":
-        ids.append(f"<{ses_id}@email.amazonses.com>")
-    return ids

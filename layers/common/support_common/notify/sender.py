@@ -31,7 +31,7 @@ from support_common.notify.message import (
 )
 from support_common.observability import count, logger
 from support_common.repository.limits import RateLimits
-from support_common.repository.messages import MailStore
+from support_common.repository.messages import MailStore, ses_message_ids
 from support_common.repository.outbound import SENT, SKIPPED, OutboundStore
 from support_common.repository.pages import ClaimStatus
 from support_common.repository.tickets import TicketStore
@@ -49,14 +49,6 @@ MIN_SECONDS_PER_SEND = 6
 
 class MailNotSent(Exception):
     """The mail of a record could not go out now; the record is retried."""
-
-
-def ses_message_ids(ses_id: str, region: str) -> list[str]:
-    """The Message-ID header SES gives mail it sends with id `ses_id` (us-east-1 has its own host)."""
-    ids = [f"<{ses_id}@{region}.amazonses.com>"]
-    if region == "us-east-1":
-        ids.append(f"<{ses_id}@email.amazonses.com>")
-    return ids
 
 
 class Notifier:

@@ -70,6 +70,14 @@ def mail_marker_put(table: Table, ses_message_id: str, ticket_id: str, comment_i
     )
 
 
+def ses_message_ids(ses_id: str, region: str) -> list[str]:
+    """The Message-ID header SES gives mail it sends with id `ses_id` (us-east-1 has its own host)."""
+    ids = [f"<{ses_id}@{region}.amazonses.com>"]
+    if region == "us-east-1":
+        ids.append(f"<{ses_id}@email.amazonses.com>")
+    return ids
+
+
 class MailStore:
     """What inbound mail reads, and the Message-IDs of mail we send."""
 

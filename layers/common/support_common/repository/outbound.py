@@ -10,19 +10,18 @@ mail go twice.
 
 from __future__ import annotations
 
-import math
-from typing import Any, cast
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from support_common.aws_errors import condition_failed
 from support_common.models import iso, utcnow
 from support_common.repository.pages import ClaimStatus
-from support_common.repository.table import Table, from_item, key, ser, to_item
+from support_common.repository.table import LEASE_SENDING, Table, claim_lease, from_item, key, ser
 from support_common.repository.ticket_items import ticket_pk
 
 OUT_PREFIX = "OUT#"
-SENDING, SENT, SKIPPED = "sending", "sent", "skipped"
+SENDING, SENT, SKIPPED = LEASE_SENDING, "sent", "skipped"
 
 
 def _out_key(ticket_id: str, ref: str) -> dict[str, Any]:
@@ -37,35 +36,11 @@ class OutboundStore:
 
     def claim(self, ticket_id: str, ref: str, *, token: str, lease_until: float, now: float) -> ClaimStatus:
         """Take the right to send mail `ref` of a ticket: CLAIMED, SENT (done before) or BUSY."""
-        item = {
-            **_out_key(ticket_id, ref),
-            **to_item(
-                {
-                    "entity": "outbound",
-                    "ticket_id": ticket_id,
-                    "ref": ref,
-                    "state": SENDING,
-                    "token": token,
-                    "lease_until": math.ceil(lease_until),
-                    "claimed_at": iso(utcnow()),
-                }
-            ),
-        }
-        try:
-            self.table.client.put_item(
-                TableName=self.table.name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":sending": ser(SENDING), ":now": ser(math.floor(now))},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
-            old = from_item(cast("dict[str, Any]", exc.response.get("Item") or {}))
-            return ClaimStatus.BUSY if old.get("state") == SENDING else ClaimStatus.SENT
-        return ClaimStatus.CLAIMED
+        fields = {"entity": "outbound", "ticket_id": ticket_id, "ref": ref}
+        old = claim_lease(self.table, _out_key(ticket_id, ref), fields, token, lease_until, now)
+        if old is None:
+            return ClaimStatus.CLAIMED
+        return ClaimStatus.BUSY if old.get("state") == SENDING else ClaimStatus.SENT
 
     def finish(self, ticket_id: str, ref: str, *, token: str, state: str, message_id: str | None = None) -> bool:
         """Mark a claimed mail `sent` (with SES's id) or `skipped`; False when the claim was lost."""

@@ -10,19 +10,17 @@ only (rarely) repeated.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from support_common.aws_errors import condition_failed
-from support_common.models import iso, utcnow
-from support_common.repository.table import Table, from_item, key, ser, to_item
+from support_common.repository.table import LEASE_SENDING, Table, claim_lease, from_item, key, ser
 from support_common.repository.ticket_items import ticket_pk
 
-PAGE_SENDING = "sending"
+PAGE_SENDING = LEASE_SENDING
 PAGE_SENT = "sent"
 
 
@@ -192,35 +190,12 @@ class PageStore:
     def _claim(
         self, item_key: dict[str, Any], fields: dict[str, Any], token: str, lease_until: float, now: float
     ) -> PageClaim:
-        item = {
-            **item_key,
-            **to_item(
-                {
-                    **fields,
-                    "state": PAGE_SENDING,
-                    "token": token,
-                    "lease_until": math.ceil(lease_until),
-                    "claimed_at": iso(utcnow()),
-                }
-            ),
-        }
-        try:
-            self.table.client.put_item(
-                TableName=self.table.name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":sending": ser(PAGE_SENDING), ":now": ser(math.floor(now))},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
-            old = from_item(cast("dict[str, Any]", exc.response.get("Item") or {}))
-            if old.get("state") == PAGE_SENT:
-                return PageClaim(ClaimStatus.SENT, scheduled=bool(old.get("scheduled")))
-            return PageClaim(ClaimStatus.BUSY)
-        return PageClaim(ClaimStatus.CLAIMED)
+        old = claim_lease(self.table, item_key, fields, token, lease_until, now)
+        if old is None:
+            return PageClaim(ClaimStatus.CLAIMED)
+        if old.get("state") == PAGE_SENT:
+            return PageClaim(ClaimStatus.SENT, scheduled=bool(old.get("scheduled")))
+        return PageClaim(ClaimStatus.BUSY)
 
     def _finish(self, item_key: dict[str, Any], token: str, values: dict[str, Any]) -> bool:
         names = {"#state": "state", "#token": "token"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from support_common.aws_errors import CONDITION_FAILED, Unprocessed, cancellation_reasons, error_code
+from support_common.models import iso, utcnow
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -122,3 +124,40 @@ def batch_put(table: Table, items: Sequence[dict[str, Any]]) -> None:
             time.sleep(BATCH_BACKOFF_SECONDS * 2**attempt)
         else:
             raise Unprocessed(f"DynamoDB left items unprocessed after {BATCH_ATTEMPTS} attempts")
+
+
+LEASE_SENDING = "sending"
+
+
+def claim_lease(
+    table: Table, item_key: dict[str, Any], fields: dict[str, Any], token: str, lease_until: float, now: float
+) -> dict[str, Any] | None:
+    """Take a once-only claim on a send: a conditional put in state `sending` with a token and a
+    lease. A crashed claim (lease over) is retakeable. Returns None when claimed, else the item
+    that holds the send (sent, or a live claim elsewhere) for the caller to read."""
+    item = {
+        **item_key,
+        **to_item(
+            {
+                **fields,
+                "state": LEASE_SENDING,
+                "token": token,
+                "lease_until": math.ceil(lease_until),
+                "claimed_at": iso(utcnow()),
+            }
+        ),
+    }
+    try:
+        table.client.put_item(
+            TableName=table.name,
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":sending": ser(LEASE_SENDING), ":now": ser(math.floor(now))},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as exc:
+        if error_code(exc) != CONDITION_FAILED:
+            raise
+        return from_item(cast("dict[str, Any]", exc.response.get("Item") or {}))
+    return None
