@@ -42,6 +42,7 @@ DEPLOYED_ENV = lambda_env(
     ESCALATE_FUNCTION_ARN=f"arn:aws:lambda:{REGION}:123456789012:function:support-desk-escalate",
     ESCALATE_DLQ_ARN=f"arn:aws:sqs:{REGION}:123456789012:support-desk-escalate-failures",
     ALERTS_TOPIC_ARN=f"arn:aws:sns:{REGION}:123456789012:support-desk-AlertsTopic",
+    STAFF_TOPIC_ARN=f"arn:aws:sns:{REGION}:123456789012:support-desk-StaffTopic",
     API_URL="https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod",
     SUPPORT_DOMAIN="support.example.com",
 )
@@ -184,6 +185,7 @@ def requests() -> dict[str, Any]:
         from support_common.paging import handler as paging
         from support_common.repository.table import Table
         from support_common.repository.tickets import TicketStore
+        from support_common.sla import SlaPolicy
         from support_common.tickets import NewTicket, TicketService
 
         from functions.escalate import app
@@ -195,7 +197,7 @@ def requests() -> dict[str, Any]:
         scope = ExitStack()
         calls = scope.enter_context(counting(pager.sns, pager.timers.scheduler, pager.tickets.table.client))
 
-        service = TicketService(TicketStore(Table(TABLE, stack["ddb"])))
+        service = TicketService(TicketStore(Table(TABLE, stack["ddb"])), SlaPolicy.default())
         staff = Identity(email="oncall@support.example.com", tenant="support", is_support=True)
 
         def incident(tenant: str) -> str:

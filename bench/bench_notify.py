@@ -28,6 +28,7 @@ def requests_per_mail() -> dict[str, dict[str, int]]:
     from support_common.notify import handler as notify
     from support_common.repository.table import Table
     from support_common.repository.tickets import TicketStore
+    from support_common.sla import SlaPolicy
     from support_common.tickets import NewTicket, TicketService
 
     from functions.notify.app import lambda_handler
@@ -39,7 +40,7 @@ def requests_per_mail() -> dict[str, dict[str, int]]:
         ddb = boto3.client("dynamodb", region_name="eu-west-1")
         create_table(ddb)
         boto3.client("ses", region_name="eu-west-1").verify_domain_identity(Domain=DOMAIN)
-        service = TicketService(TicketStore(Table("tickets", ddb)))
+        service = TicketService(TicketStore(Table("tickets", ddb)), SlaPolicy.default())
         alice = Identity(email="alice@acme.example", tenant="acme")
         staff = Identity(email="oncall@support.example.com", tenant="support", is_support=True)
         streams = boto3.client(

@@ -29,6 +29,7 @@ USER_POOL = "UserPool"
 DASHBOARD_CLIENT = "DashboardClient"
 SCHEDULE_GROUP = "PagingScheduleGroup"
 ALERTS_TOPIC = "AlertsTopic"
+STAFF_TOPIC = "StaffTopic"
 SECRETS = ("AckSigningSecret", "PagerDutyWebhookSecret")
 
 
@@ -87,6 +88,7 @@ def provision(stack: Stack) -> None:
     _bucket(stack)
     _topic_and_queues(stack)
     _alerts_topic(stack)
+    _staff_topic(stack)
     _secrets(stack)
     _user_pool(stack)
     _scheduler_group(stack)
@@ -164,6 +166,19 @@ def _alerts_topic(stack: Stack) -> None:
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
     stack.names["alerts_queue_url"] = url
     log.info("alarms topic %s", topic_arn)
+
+
+def _staff_topic(stack: Stack) -> None:
+    """The staff topic (targets about to be missed, and missed), with a queue for scripts and tests."""
+    name = local_name(STAFF_TOPIC, stack.config.stage)
+    sns, sqs = stack.client("sns"), stack.client("sqs")
+    topic_arn = sns.create_topic(Name=name)["TopicArn"]
+    stack.refs[STAFF_TOPIC] = topic_arn
+    url = sqs.create_queue(QueueName=f"{name}-notices")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    stack.names["staff_queue_url"] = url
+    log.info("staff topic %s", topic_arn)
 
 
 def _secrets(stack: Stack) -> None:

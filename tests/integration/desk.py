@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 from support_common.models import Channel, Identity, Priority, TicketType
+from support_common.sla import SlaPolicy
 from support_common.tickets import NewTicket, TicketService
 
 from functions.escalate import app as escalate_app
@@ -34,7 +35,7 @@ class Desk:
         self._standdowns: list[dict[str, Any]] = []
         self.ddb = boto3.client("dynamodb", region_name=REGION)
         self.stores = Stores.on(self.ddb, TABLE)
-        self.service = TicketService(self.stores.tickets)
+        self.service = TicketService(self.stores.tickets, SlaPolicy.default())
         self.pages_store = self.stores.pages
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.scheduler = boto3.client("scheduler", region_name=REGION)
@@ -47,6 +48,9 @@ class Desk:
         self.alerts_arn = sns.create_topic(Name="alerts")["TopicArn"]
         self.alerts_inbox = self.sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
         sns.subscribe(TopicArn=self.alerts_arn, Protocol="sqs", Endpoint=self._queue_arn(self.alerts_inbox))
+        self.staff_arn = sns.create_topic(Name="staff")["TopicArn"]
+        self.staff_inbox = self.sqs.create_queue(QueueName="staff-inbox")["QueueUrl"]
+        sns.subscribe(TopicArn=self.staff_arn, Protocol="sqs", Endpoint=self._queue_arn(self.staff_inbox))
         self.inbox = self.sqs.create_queue(QueueName="pager-inbox")["QueueUrl"]
         # Raw message delivery stays off: the envelope shows Subject and MessageAttributes.
         sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=self._queue_arn(self.inbox))

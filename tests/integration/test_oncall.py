@@ -39,6 +39,7 @@ def desk(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeLambda
         "ESCALATE_FUNCTION_ARN": FUNCTION_ARN,
         "ESCALATE_DLQ_ARN": desk.failure_arn,
         "ALERTS_TOPIC_ARN": desk.alerts_arn,
+        "STAFF_TOPIC_ARN": desk.staff_arn,
         "API_URL": API_URL,
         "SUPPORT_DOMAIN": "support.example.com",
         "DASHBOARD_URL": DASHBOARD,

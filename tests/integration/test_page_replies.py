@@ -114,10 +114,11 @@ def test_page_reply_not_acknowledging_still_opens_no_ticket(
 def test_page_reply_ack_of_earlier_round_does_not_acknowledge(mailroom: Mailroom) -> None:
     # GIVEN an incident in its second round (resolved and reopened)
     from support_common.models import Identity
+    from support_common.sla import SlaPolicy
     from support_common.tickets import TicketService
 
     ticket_id = urgent(mailroom)
-    service = TicketService(mailroom.stores.tickets)
+    service = TicketService(mailroom.stores.tickets, SlaPolicy.default())
     staff = Identity(email=ONCALL, tenant="support", is_support=True)
     service.update(staff, ticket_id, {"status": Status.RESOLVED})
     service.update(staff, ticket_id, {"status": Status.OPEN})

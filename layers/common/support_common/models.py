@@ -232,6 +232,11 @@ class Ticket(BaseModel):
     first_response_at: UtcDatetime | None = None
     # Email only: whether SES proved the requester's address sent the first message (else never mailed).
     requester_verified: bool | None = None
+    # When the first response and the resolution are due (see `sla`); None: no target applies.
+    response_due_at: UtcDatetime | None = None
+    resolution_due_at: UtcDatetime | None = None
+    # The targets missed ("response", "resolution"), marked when their due time passed unmet.
+    breached: list[str] = Field(default_factory=list)
 
     @property
     def pages(self) -> bool:

@@ -11,7 +11,9 @@ import os
 from collections.abc import Mapping
 from typing import TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from support_common.sla import DEFAULT_BUSINESS_HOURS, DEFAULT_RESPONSE_TARGETS, SlaPolicy
 
 S = TypeVar("S", bound="FunctionSettings")
 
@@ -42,3 +44,31 @@ def load_settings(model: type[S], environ: Mapping[str, str] | None = None) -> S
             names = [str(p) for p in err.get("loc", ())]
             problems.append(f"{'/'.join(names) or '?'}: {err.get('msg')}")
         raise SettingsError(f"{model.__name__} from the environment: " + "; ".join(problems)) from None
+
+
+class SlaSettings(BaseModel):
+    """The response and resolution targets (see `sla`), for the functions that compute or watch them.
+
+    Parsed when the settings are loaded, so a typo in a target fails the first invocation.
+    """
+
+    sla_response_targets: str = Field(default=DEFAULT_RESPONSE_TARGETS, alias="SLA_RESPONSE_TARGETS")
+    sla_resolution_targets: str = Field(default="", alias="SLA_RESOLUTION_TARGETS")
+    business_hours: str = Field(default=DEFAULT_BUSINESS_HOURS, alias="BUSINESS_HOURS")
+    business_time_zone: str = Field(default="UTC", alias="BUSINESS_TIME_ZONE")
+    sla_warn_percent: int = Field(default=80, alias="SLA_WARN_PERCENT", ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _policy_parses(self) -> SlaSettings:
+        self.sla_policy()
+        return self
+
+    def sla_policy(self) -> SlaPolicy:
+        """The targets as a policy (raises ValueError, naming the problem, for a bad setting)."""
+        return SlaPolicy.parse(
+            response=self.sla_response_targets,
+            resolution=self.sla_resolution_targets,
+            hours=self.business_hours,
+            zone=self.business_time_zone,
+            warn_percent=self.sla_warn_percent,
+        )

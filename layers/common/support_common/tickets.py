@@ -39,6 +39,7 @@ from support_common.models import (
 from support_common.observability import count, logger
 from support_common.repository.history import HistoryStore
 from support_common.repository.tickets import TicketFilter, TicketPage, TicketRead, TicketStore
+from support_common.sla import SlaPolicy, counts_as_response
 from support_common.ticket_rules import (
     NewTicket,
     check_ticket_rules,
@@ -65,8 +66,9 @@ def new_ticket_id(ticket_type: TicketType) -> str:
 class TicketService:
     """The ticket use cases; every check of who may do what lives here."""
 
-    def __init__(self, store: TicketStore) -> None:
+    def __init__(self, store: TicketStore, policy: SlaPolicy) -> None:
         self.store = store
+        self.policy = policy
 
     def create(
         self,
@@ -90,6 +92,7 @@ class TicketService:
         related = normalized_related(draft.related)
         now = utcnow()
         tenant = draft.tenant or identity.tenant
+        due = self.policy.due_times(draft.type, draft.priority, now)
         token = request_token(request_key)
         first_id = draft.ticket_id or (keyed_ticket_id(draft.type, token) if request_key else None)
         for attempt in range(ID_ATTEMPTS):
@@ -111,6 +114,8 @@ class TicketService:
                 requester_verified=draft.requester_verified,
                 created_at=now,
                 updated_at=now,
+                response_due_at=due.response,
+                resolution_due_at=due.resolution,
             )
             ticket = ticket.model_copy(update=round_changes(None, ticket, now))
             try:
@@ -164,16 +169,18 @@ class TicketService:
         status: Status | None = None,
         priority: Priority | None = None,
         tenant: str | None = None,
+        sla: str | None = None,
         limit: int = 25,
         next_token: str | None = None,
     ) -> TicketPage:
-        """One page of the caller's tickets, newest first; staff may list every tenant."""
+        """One page of the caller's tickets, newest first (by due time for running targets); staff
+        may list every tenant."""
         if not identity.is_support:
             if tenant and tenant != identity.tenant:
                 # Another tenant's list is as empty as a tenant that does not exist.
                 return TicketPage(items=[], next_token=None)
             tenant = identity.tenant
-        query = TicketFilter(tenant=tenant, type=type, status=status, priority=priority)
+        query = TicketFilter(tenant=tenant, type=type, status=status, priority=priority, sla=sla)
         return self.store.list(query, limit=limit, next_token=next_token)
 
     def update(
@@ -263,6 +270,9 @@ class TicketService:
             raise NotFound(f"ticket {ticket_id} not found")
         if visibility == Visibility.INTERNAL and not identity.is_support:
             raise Forbidden("only support staff can add an internal note", field="visibility")
+        answers = counts_as_response(
+            by_staff=identity.is_support, public=visibility == Visibility.PUBLIC, automatic=False
+        )
         comment = Comment(
             id=new_comment_id(),
             ticket_id=norm,
@@ -278,7 +288,7 @@ class TicketService:
             comment,
             message_ids=message_ids,
             filed_from=filed_from,
-            first_response=identity.is_support and visibility == Visibility.PUBLIC,
+            first_response=current if answers else None,
             list_files=len(current.attachments) + len(attachments) <= TICKET_FILES_MAX,
         )
         logger.info("comment added", ticket_id=norm, comment_id=comment.id, channel=channel, visibility=visibility)
@@ -332,10 +342,27 @@ class TicketService:
                 if identity.is_support and ticket.first_response_at is None:
                     # Staff taking the ticket is a response (written only if none is recorded yet).
                     effective["first_response_at"] = effective["acknowledged_at"]
+        if "type" in effective or "priority" in effective:
+            effective.update(self._retargeted(ticket, effective))
         if effective:
             effective["updated_at"] = utcnow()
             effective.update(round_changes(ticket, ticket.model_copy(update=effective), effective["updated_at"]))
         return effective
+
+    def _retargeted(self, ticket: Ticket, effective: dict[str, Any]) -> dict[str, Any]:
+        """The due times after a change of type or priority (see `SlaPolicy.retargeted`)."""
+        due = self.policy.retargeted(
+            effective.get("type", ticket.type),
+            effective.get("priority", ticket.priority),
+            ticket.created_at,
+            utcnow(),
+        )
+        changes: dict[str, Any] = {}
+        if due.response != ticket.response_due_at:
+            changes["response_due_at"] = due.response
+        if due.resolution != ticket.resolution_due_at:
+            changes["resolution_due_at"] = due.resolution
+        return changes
 
 
 def round_changes(old: Ticket | None, new: Ticket, now: datetime) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from support_common.repository.contacts import ContactStore
 from support_common.repository.table import Table
 from support_common.repository.tickets import TicketStore
 from support_common.repository.uploads import UploadStore
-from support_common.settings import FunctionSettings, load_settings
+from support_common.settings import FunctionSettings, SlaSettings, load_settings
 from support_common.tickets import TicketService
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 entry = entry_point(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 
 
-class ApiSettings(FunctionSettings):
+class ApiSettings(FunctionSettings, SlaSettings):
     """The intake function's environment."""
 
     # The one origin CORS allows (API Gateway answers preflights; this covers the responses).
@@ -172,7 +172,7 @@ def wiring() -> Wiring:
             "s3", region_name=settings.region, config=config.merge(Config(signature_version="s3v4"))
         )
 
-    tickets_service = TicketService(TicketStore(table))
+    tickets_service = TicketService(TicketStore(table), settings.sla_policy())
     ticket_service = tickets_service
 
     @cache

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -169,6 +170,11 @@ class TicketOut(BaseModel):
         description="the first public staff comment or the acknowledgement by staff, whichever came first"
     )
     parse_problems: bool = Field(description="the email behind this ticket could only be read with fallbacks")
+    response_due_at: UtcDatetime | None = Field(
+        description="when the first response is due (the response target); null: no target applies"
+    )
+    resolution_due_at: UtcDatetime | None = Field(description="when the resolution is due; null: no target")
+    breached: list[Literal["response", "resolution"]] = Field(description="the targets missed")
 
     @classmethod
     def of(cls, ticket: Ticket, comments: list[Comment] | None = None) -> TicketOut:
@@ -178,6 +184,18 @@ class TicketOut(BaseModel):
         data["attachments"] = _numbered(data["attachments"], numbers)
         data["comments"] = [CommentOut.of(c, numbers) for c in comments or []]
         return cls.model_validate(data)
+
+
+class SlaFilter(StrEnum):
+    BREACHED = "breached"
+    RUNNING = "running"
+    DUE_SOON = "due_soon"
+
+
+SLA_DOC = (
+    "breached: a target was missed; running: a target still runs, the earliest due first; "
+    "due_soon: running and due within the hour, or overdue"
+)
 
 
 class TicketListOut(BaseModel):

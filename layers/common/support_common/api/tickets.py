@@ -12,10 +12,12 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from support_common.api.auth import caller
 from support_common.api.errors import E401, E403, E404, E409, E412, E413, E422, doc
 from support_common.api.models import (
+    SLA_DOC,
     CommentOut,
     CommentRequest,
     CreateTicketRequest,
     ErrorBody,
+    SlaFilter,
     TicketListOut,
     TicketOut,
     UpdateTicketRequest,
@@ -101,7 +103,7 @@ def _create(identity: Identity, body: CreateTicketRequest, request_key: str | No
 
 @router.get(
     "/tickets",
-    summary="List tickets, newest first",
+    summary="List tickets, newest first; with sla=running or due_soon, the earliest due first",
     responses={**doc(200, TicketListOut, "one page of tickets"), **E401, **E422},
 )
 def list_tickets(
@@ -109,6 +111,7 @@ def list_tickets(
     status: Annotated[Status | None, Query()] = None,
     priority: Annotated[Priority | None, Query()] = None,
     tenant: Annotated[str | None, Query(max_length=63, description="support staff: one tenant only")] = None,
+    sla: Annotated[SlaFilter | None, Query(description=SLA_DOC)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 25,
     next_token: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> TicketListOut:
@@ -118,6 +121,7 @@ def list_tickets(
         status=status,
         priority=priority,
         tenant=tenant,
+        sla=sla.value if sla else None,
         limit=limit,
         next_token=next_token,
     )

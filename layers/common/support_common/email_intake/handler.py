@@ -20,7 +20,7 @@ from support_common.repository.messages import MailStore
 from support_common.repository.table import Table
 from support_common.repository.tickets import TicketStore
 from support_common.secret_store import SecretValue
-from support_common.settings import FunctionSettings, load_settings
+from support_common.settings import FunctionSettings, SlaSettings, load_settings
 from support_common.tickets import TicketService
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 entry = entry_point(correlation_id_path="Records[0].ses.mail.messageId")
 
 
-class EmailSettings(FunctionSettings):
+class EmailSettings(FunctionSettings, SlaSettings):
     """The email_ingest function's environment."""
 
     raw_mail_bucket: str = Field(alias="RAW_MAIL_BUCKET", min_length=1)
@@ -74,7 +74,7 @@ def wiring() -> Wiring:
     def secrets_client() -> SecretsManagerClient:
         return boto3.client("secretsmanager", region_name=settings.region, config=config)
 
-    tickets = TicketService(TicketStore(table))
+    tickets = TicketService(TicketStore(table), settings.sla_policy())
     page_replies = PageReplies(
         oncall=OnCall(tickets),
         signer=PageSigner(SecretValue(secrets_client, settings.ack_secret_arn).key),

@@ -13,14 +13,17 @@ from pydantic import Field, ValidationError
 
 from support_common.observability import entry_point, logger
 from support_common.pagelinks import PageSigner
+from support_common.paging.deadlines import DeadlineRequest, Deadlines
+from support_common.paging.decision import change_from_record
 from support_common.paging.escalation import Pager
 from support_common.paging.links import PageLinks
 from support_common.paging.timers import Escalation, RepageRequest, Timers
+from support_common.repository.outbound import OutboundStore
 from support_common.repository.pages import PageStore
 from support_common.repository.table import Table
 from support_common.repository.tickets import TicketStore
 from support_common.secret_store import SecretValue
-from support_common.settings import FunctionSettings, load_settings
+from support_common.settings import FunctionSettings, SlaSettings, load_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
 entry = entry_point(correlation_id_path="Records[0].dynamodb.SequenceNumber || ticket_id")
 
 
-class PagingSettings(FunctionSettings):
+class PagingSettings(FunctionSettings, SlaSettings):
     """The escalate function's environment (defaults as the template's parameters)."""
 
     pager_topic_arn: str = Field(alias="PAGER_TOPIC_ARN", min_length=1)
@@ -47,6 +50,8 @@ class PagingSettings(FunctionSettings):
     # How often the last level repeats before the alarms topic hears that nobody answers.
     max_last_level_repeats: int = Field(default=8, alias="MAX_LAST_LEVEL_REPEATS", ge=0, le=1000)
     alerts_topic_arn: str = Field(alias="ALERTS_TOPIC_ARN", min_length=1)
+    # Staff hear of targets about to be missed, and missed, here.
+    staff_topic_arn: str = Field(alias="STAFF_TOPIC_ARN", min_length=1)
     # Acknowledgement links: the HTTP API's base URL and the secret that signs them.
     api_url: str = Field(alias="API_URL", min_length=1)
     ack_secret_arn: str = Field(alias="ACK_SECRET_ARN", min_length=1)
@@ -59,6 +64,7 @@ class PagingSettings(FunctionSettings):
 class Wiring:
     settings: PagingSettings
     pager: Pager
+    deadlines: Deadlines
 
 
 @cache
@@ -91,24 +97,36 @@ def wiring() -> Wiring:
         ttl=timedelta(hours=settings.ack_link_ttl_hours),
         reply_to=f"urgent@{settings.support_domain}",
     )
+    scheduler = boto3.client("scheduler", region_name=settings.region, config=config)
+    # No SDK retry for publishes (not idempotent): a failed one releases its claim, Lambda retries.
+    sns = boto3.client(
+        "sns",
+        region_name=settings.region,
+        config=config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1})),
+    )
     pager = Pager(
         tickets=TicketStore(table),
         pages=PageStore(table),
-        # No SDK retry for PublishBatch (not idempotent: a retry after a lost answer pages twice); a
-        # failed publish releases the page claim and the record is retried by Lambda instead.
-        sns=boto3.client(
-            "sns",
-            region_name=settings.region,
-            config=config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1})),
-        ),
-        timers=Timers(boto3.client("scheduler", region_name=settings.region, config=config), escalation),
+        # A failed PublishBatch releases the page claim and the record is retried by Lambda.
+        sns=sns,
+        timers=Timers(scheduler, escalation),
         topic_arn=settings.pager_topic_arn,
         dashboard_url=settings.dashboard_url,
         escalation=escalation,
         links=links,
         alerts_topic_arn=settings.alerts_topic_arn,
     )
-    return Wiring(settings=settings, pager=pager)
+    deadlines = Deadlines(
+        tickets=TicketStore(table),
+        notices=OutboundStore(table),
+        scheduler=scheduler,
+        sns=sns,
+        escalation=escalation,
+        policy=settings.sla_policy(),
+        staff_topic_arn=settings.staff_topic_arn,
+        dashboard_url=settings.dashboard_url,
+    )
+    return Wiring(settings=settings, pager=pager, deadlines=deadlines)
 
 
 def reset() -> None:
@@ -120,10 +138,12 @@ _processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """A DynamoDB stream batch, or a timer's re-page."""
+    """A DynamoDB stream batch, a timer's re-page, or a target's timer."""
     deadline = time.time() + context.get_remaining_time_in_millis() / 1000
     if "Records" in event:
         return _handle_stream(event, context, deadline)
+    if event.get("action") == "sla":
+        return _handle_deadline(event)
     try:
         request = RepageRequest.model_validate(event)
     except ValidationError:
@@ -134,10 +154,24 @@ def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return {"ticket_id": request.ticket_id, "level": request.level, "paged": paged}
 
 
+def _handle_deadline(event: dict[str, Any]) -> dict[str, Any]:
+    try:
+        request = DeadlineRequest.model_validate(event)
+    except ValidationError:
+        logger.error("unknown target timer ignored", keys=sorted(event)[:10])
+        return {"status": "ignored"}
+    # A failure raises: the scheduler retries the timer, then parks it in the failure queue.
+    outcome = wiring().deadlines.fire(request)
+    return {"ticket_id": request.ticket_id, "target": request.target, "kind": request.kind, "outcome": outcome}
+
+
 def _handle_stream(event: dict[str, Any], context: LambdaContext, deadline: float) -> dict[str, Any]:
     if not event["Records"]:
         return {"batchItemFailures": []}
-    failures = wiring().pager.process_stream(event["Records"], deadline=deadline)
+    wired = wiring()
+    failures = wired.pager.process_stream(event["Records"], deadline=deadline)
+    for sequence, error in wired.deadlines.process([change_from_record(r) for r in event["Records"]]).items():
+        failures.setdefault(sequence, error)
 
     def record_handler(record: DynamoDBRecord) -> None:
         # The work is done for the whole batch above (pages go out ten per call); the processor

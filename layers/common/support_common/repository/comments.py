@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from support_common.errors import VersionConflict
-from support_common.models import Comment, Visibility
+from support_common.models import Comment, Ticket, Visibility
 from support_common.repository.table import Table, TxItem, ser, to_item
-from support_common.repository.ticket_items import comment_sk, ticket_key, ticket_pk
+from support_common.repository.ticket_items import comment_sk, due_values, ticket_key, ticket_pk
 
 
-def comment_tx_items(table: Table, comment: Comment, *, first_response: bool, list_files: bool) -> list[TxItem]:
+def comment_tx_items(
+    table: Table, comment: Comment, *, first_response: Ticket | None, list_files: bool
+) -> list[TxItem]:
     """The comment's put and its ticket's update, as transaction items.
 
     An internal note only checks that the ticket exists: nothing a customer sees of the ticket
-    changes (not even `updated_at`). `first_response` sets the ticket's `first_response_at` unless
-    it is set; `list_files` appends the comment's attachments to the ticket's list, where each file
+    changes (not even `updated_at`). `first_response` (the ticket as read, when the comment answers
+    it) sets the ticket's `first_response_at` unless it is set, and moves the ticket in the due
+    queue as the response target is met; `list_files` appends the comment's attachments to the ticket's list, where each file
     gets its number for downloads.
     """
     data = comment.model_dump(mode="json", exclude_none=True)
@@ -32,7 +35,7 @@ def comment_tx_items(table: Table, comment: Comment, *, first_response: bool, li
 
 
 def _ticket_op(
-    table: Table, comment: Comment, created: str, *, first_response: bool, list_files: bool
+    table: Table, comment: Comment, created: str, *, first_response: Ticket | None, list_files: bool
 ) -> dict[str, Any]:
     if comment.visibility == Visibility.INTERNAL:
         return {
@@ -44,8 +47,17 @@ def _ticket_op(
         }
     sets = ["updated_at = :now"]
     values: dict[str, Any] = {":now": ser(created), ":one": ser(1)}
-    if first_response:
+    removes: list[str] = []
+    if first_response is not None:
         sets.append("first_response_at = if_not_exists(first_response_at, :now)")
+        if first_response.first_response_at is None:
+            answered = first_response.model_copy(update={"first_response_at": comment.created_at})
+            for attr, value in due_values(answered).items():
+                if value is None:
+                    removes.append(attr)
+                else:
+                    sets.append(f"{attr} = :{attr}")
+                    values[f":{attr}"] = ser(value)
     if list_files and comment.attachments:
         sets.append("attachments = list_append(if_not_exists(attachments, :empty), :files)")
         values[":empty"] = {"L": []}
@@ -54,7 +66,10 @@ def _ticket_op(
         "Update": {
             "TableName": table.name,
             "Key": ticket_key(comment.ticket_id),
-            "UpdateExpression": "SET " + ", ".join(sets) + " ADD comment_count :one",
+            "UpdateExpression": "SET "
+            + ", ".join(sets)
+            + (" REMOVE " + ", ".join(removes) if removes else "")
+            + " ADD comment_count :one",
             "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeValues": values,
         }

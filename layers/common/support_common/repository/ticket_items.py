@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from support_common.models import TRIAGE_TENANT, Comment, Priority, Status, Ticket, TicketType, Visibility
+from support_common.models import TRIAGE_TENANT, Comment, Priority, Status, Ticket, TicketType, Visibility, iso
 from support_common.repository.table import from_item, key, to_item
+from support_common.sla import next_due
 
 TICKET_SK = "TICKET"
 # Which request wrote a ticket: a retry whose first attempt was applied recognises its own write.
@@ -33,12 +34,19 @@ INDEXES: dict[str, tuple[str, str | None, bool]] = {
     "by_all_status": ("a_status_pk", "status", True),
     "by_all_priority": ("a_priority_pk", "priority", True),
 }
+# The queue of running targets (staff, across tenants): tickets with a target still running, by
+# the earliest due time (`<due>#<id>`). Sparse: a ticket leaves it when its targets are met.
+DUE_INDEX = "by_all_due"
+DUE_PK_ATTR = "a_due_pk"
+DUE_PK = "ALL#due"
+DUE_SORT_ATTR = "due"
 # Whether the ticket, as stored, pages ("on"/"off"): the stream's filter criteria compare it between
 # the old and the new image, which they cannot do for the four fields it is made of.
 PAGING_ATTR = "paging"
 # Fields stored on a ticket item that are not ticket fields.
 _KEY_ATTRS = frozenset(
-    {"pk", "sk", SORT_ATTR, "entity", CREATED_BY, PAGING_ATTR} | {attr for attr, _, _ in INDEXES.values()}
+    {"pk", "sk", SORT_ATTR, "entity", CREATED_BY, PAGING_ATTR, DUE_PK_ATTR, DUE_SORT_ATTR}
+    | {attr for attr, _, _ in INDEXES.values()}
 )
 
 
@@ -66,10 +74,20 @@ def index_values(tenant: str, type_: str, status: str, priority: str) -> dict[st
     return out
 
 
+def due_values(ticket: Ticket) -> dict[str, str | None]:
+    """The due queue's attributes of a ticket (None: not in the queue, its attributes removed)."""
+    due = next_due(ticket)
+    if due is None:
+        return {DUE_PK_ATTR: None, DUE_SORT_ATTR: None}
+    return {DUE_PK_ATTR: DUE_PK, DUE_SORT_ATTR: f"{iso(due)}#{ticket.id}"}
+
+
 def ticket_item(ticket: Ticket) -> dict[str, Any]:
     """A ticket as its table item, with its list-index attributes."""
     data = ticket.model_dump(mode="json", exclude_none=True)
     data["related"] = set(ticket.related)
+    data["breached"] = set(ticket.breached)
+    data.update({k: v for k, v in due_values(ticket).items() if v is not None})
     data.update(
         pk=ticket_pk(ticket.id),
         sk=TICKET_SK,
@@ -83,6 +101,7 @@ def ticket_item(ticket: Ticket) -> dict[str, Any]:
 def ticket_from_item(item: dict[str, Any]) -> Ticket:
     data = {k: v for k, v in from_item(item).items() if k not in _KEY_ATTRS}
     data["related"] = sorted(data.get("related") or ())
+    data["breached"] = sorted(data.get("breached") or ())
     return Ticket.model_validate(data)
 
 

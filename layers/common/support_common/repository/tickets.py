@@ -1,16 +1,11 @@
-"""Reading and writing tickets and their comments (items in `ticket_items`).
-
-Every list is a Query on one of eight sparse GSIs, all sorted by `created` (<created_at>#<id>):
-by tenant, by tenant and type/status/priority, and the same four across all tenants (support staff).
-"""
+"""Reading and writing tickets and their comments (items in `ticket_items`); lists are in
+`ticket_lists`."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,8 +15,6 @@ from support_common.errors import IdCollision, InvalidInput, VersionConflict
 from support_common.models import (
     Comment,
     HistoryEntry,
-    Priority,
-    Status,
     Ticket,
     TicketType,
     iso,
@@ -33,10 +26,9 @@ from support_common.repository.messages import mail_marker_put, message_id_puts
 from support_common.repository.table import Table, TxItem, batch_get, put_if_absent, ser, transact
 from support_common.repository.ticket_items import (
     CREATED_BY,
-    INDEXES,
-    SORT_ATTR,
     TICKET_SK,
     comment_from_item,
+    due_values,
     index_values,
     is_comment_sk,
     ticket_from_item,
@@ -44,23 +36,8 @@ from support_common.repository.ticket_items import (
     ticket_key,
     ticket_pk,
 )
+from support_common.repository.ticket_lists import TicketFilter, TicketPage, list_tickets
 from support_common.repository.uploads import UPLOAD_PREFIX, PendingUpload, pending_from_item
-
-
-@dataclass(frozen=True)
-class TicketFilter:
-    """What a list asks for: a tenant (None: all tenants, staff only) and optional filters."""
-
-    tenant: str | None
-    type: TicketType | None = None
-    status: Status | None = None
-    priority: Priority | None = None
-
-
-@dataclass(frozen=True)
-class TicketPage:
-    items: list[Ticket]
-    next_token: str | None
 
 
 @dataclass(frozen=True)
@@ -74,22 +51,8 @@ class TicketRead:
 
 # Fields written once: a later write keeps the first value (if_not_exists).
 SET_ONCE = frozenset({"first_response_at"})
-
-
-def _encode_token(index: str, sort_value: str, ticket_id: str) -> str:
-    raw = json.dumps([index, sort_value, ticket_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str) -> tuple[str, str, str]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        index, sort_value, ticket_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not all(isinstance(v, str) for v in (index, sort_value, ticket_id)):
-            raise TypeError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidInput("next_token is not a token this API issued", field="next_token") from exc
-    return index, sort_value, ticket_id
+# Fields the due queue's position depends on (see `sla.next_due`).
+DUE_FIELDS = frozenset({"status", "response_due_at", "resolution_due_at", "first_response_at"})
 
 
 BATCH_GET_MAX = 100
@@ -274,9 +237,11 @@ class TicketStore:
         fields = {k: new_data[k] for k in changes}
         if {"tenant", "type", "status", "priority"} & changes.keys():
             fields.update(index_values(updated.tenant, updated.type, updated.status, updated.priority))
+        if DUE_FIELDS & changes.keys():
+            fields.update(due_values(updated))
         for i, (name, value) in enumerate(fields.items()):
             names[f"#f{i}"] = name
-            if name == "related":
+            if name in ("related", "breached"):
                 value = set(value)
             if value is None or value == set():
                 removes.append(f"#f{i}")
@@ -298,49 +263,32 @@ class TicketStore:
         }
 
     def list(self, query: TicketFilter, *, limit: int, next_token: str | None) -> TicketPage:
-        """One Query for one page of tickets, newest first."""
-        wanted = {"type": query.type, "status": query.status, "priority": query.priority}
-        # The index serves the first filter given; any other is a filter on that index's page.
-        index_field = next((f for f in ("status", "type", "priority") if wanted[f] is not None), None)
-        all_tenants = query.tenant is None
-        index = next(
-            name for name, (_, field, spans) in INDEXES.items() if field == index_field and spans == all_tenants
-        )
-        attr = INDEXES[index][0]
-        scope = "ALL" if all_tenants else f"T#{query.tenant}"
-        partition = scope if index_field is None else f"{scope}#{index_field}#{wanted[index_field]}"
-        kwargs: dict[str, Any] = {
-            "TableName": self.table.name,
-            "IndexName": index,
-            "KeyConditionExpression": "#p = :p",
-            "ExpressionAttributeNames": {"#p": attr},
-            "ExpressionAttributeValues": {":p": ser(partition)},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        extra = {f: v for f, v in wanted.items() if v is not None and f != index_field}
-        if extra:
-            kwargs["FilterExpression"] = " AND ".join(f"#{f} = :{f}" for f in extra)
-            kwargs["ExpressionAttributeNames"].update({f"#{f}": f for f in extra})
-            kwargs["ExpressionAttributeValues"].update({f":{f}": ser(str(v)) for f, v in extra.items()})
-        if next_token:
-            token_index, sort_value, ticket_id = _decode_token(next_token)
-            if token_index != index:
-                raise InvalidInput("next_token belongs to a different list", field="next_token")
-            # The start key is rebuilt from this caller's own partition: a forged token can only
-            # move the position inside the caller's list, never into another tenant's.
-            kwargs["ExclusiveStartKey"] = {
-                attr: ser(partition),
-                SORT_ATTR: ser(sort_value),
-                **ticket_key(ticket_id),
-            }
-        resp = self.table.client.query(**kwargs)
-        items = [ticket_from_item(item) for item in resp.get("Items", [])]
-        last = resp.get("LastEvaluatedKey")
-        token = None
-        if last:
-            token = _encode_token(index, last[SORT_ATTR]["S"], last["pk"]["S"].removeprefix("TICKET#"))
-        return TicketPage(items=items, next_token=token)
+        """One page of tickets (see `ticket_lists`)."""
+        return list_tickets(self.table, query, limit=limit, next_token=next_token)
+
+    def mark_breached(self, ticket_id: str, target: str, due: datetime) -> bool:
+        """Record that `target` ("response", "resolution") was missed at `due`; False when it was
+        marked before or its due time has moved since (the ticket was retargeted)."""
+        due_attr = f"{target}_due_at"
+        try:
+            self.table.client.update_item(
+                TableName=self.table.name,
+                Key=ticket_key(ticket_id),
+                # Not a user's edit: the version stays, so nobody's open form is refused for it.
+                UpdateExpression="ADD breached :target",
+                ConditionExpression="#due = :due AND NOT contains(breached, :name)",
+                ExpressionAttributeNames={"#due": due_attr},
+                ExpressionAttributeValues={
+                    ":target": {"SS": [target]},
+                    ":name": ser(target),
+                    ":due": ser(iso(due)),
+                },
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
 
     # --- comments ------------------------------------------------------------------------
 
@@ -350,7 +298,7 @@ class TicketStore:
         *,
         message_ids: Sequence[str] = (),
         filed_from: str | None = None,
-        first_response: bool = False,
+        first_response: Ticket | None = None,
         list_files: bool = False,
     ) -> None:
         """Store a comment, and what it changes on its ticket, in one transaction (see `comments`).
