@@ -130,11 +130,20 @@ class Deadlines:
         if is_met(ticket, request.target, request.due):
             logger.info("target timer skipped", ticket_id=ticket.id, target=request.target, kind=request.kind)
             return "met"
-        if request.kind == "breach" and self.tickets.mark_breached(ticket.id, request.target, request.due):
+        # Met, but after the due time: a breach to record, nobody left to alert.
+        answered = ticket.first_response_at is not None if request.target == "response" else False
+        if request.kind == "warn":
+            if answered or self.clock() >= request.due:
+                return "late"  # the breach has its own notice
+            self._notify(ticket, request)
+            return "warn"
+        if self.tickets.mark_breached(ticket.id, request.target, request.due):
             logger.info("target breached", ticket_id=ticket.id, target=request.target)
             count("SlaBreaches", target=request.target, type=ticket.type.value, priority=ticket.priority.value)
+        if answered:
+            return "late"
         self._notify(ticket, request)
-        return request.kind
+        return "breach"
 
     def _notify(self, ticket: Ticket, request: DeadlineRequest) -> None:
         """Tell staff once: a claim per (target, kind, due), a publish, then `sent`.
