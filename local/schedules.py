@@ -43,6 +43,7 @@ class ScheduleRunner(Poller):
         self.ran: set[str] = set()
         self.failures: dict[str, int] = {}
         self._warned: set[str] = set()
+        self._cache: dict[str, dict[str, Any]] = {}
 
     def setup(self, stack: Stack) -> None:
         self.interval = stack.config.schedule_interval
@@ -54,13 +55,17 @@ class ScheduleRunner(Poller):
 
     def tick(self) -> None:
         now = datetime.now(UTC)
+        listed: set[str] = set()
         paginator = self.client.get_paginator("list_schedules")
         for page in paginator.paginate(GroupName=self.group):
             for summary in page.get("Schedules", []):
                 name = summary["Name"]
+                listed.add(name)
                 if name in self.ran or summary.get("State", "ENABLED") != "ENABLED":
                     continue
-                schedule = self.client.get_schedule(Name=name, GroupName=self.group)
+                schedule = self._details(name)
+                if schedule is None:
+                    continue
                 when = due_time(schedule.get("ScheduleExpression", ""), schedule.get("ScheduleExpressionTimezone"))
                 if when is None:
                     if name not in self._warned:
@@ -73,6 +78,10 @@ class ScheduleRunner(Poller):
                     continue
                 if when <= now:
                     self._fire(schedule)
+        # Deleted schedules leave the caches: memory stays bounded over days of timers.
+        for gone in self._cache.keys() - listed:
+            del self._cache[gone]
+        self.ran &= listed
 
     def _fire(self, schedule: dict[str, Any]) -> None:
         name = schedule["Name"]
@@ -103,9 +112,24 @@ class ScheduleRunner(Poller):
         self.log.info("%s -> %s ran (%s)", name, function.folder, schedule.get("ScheduleExpression"))
         self.failures.pop(name, None)
         if schedule.get("ActionAfterCompletion") == "DELETE":
-            self.client.delete_schedule(Name=name, GroupName=self.group)
+            try:
+                self.client.delete_schedule(Name=name, GroupName=self.group)
+            except self.client.exceptions.ResourceNotFoundException:
+                pass  # the function deleted it itself (a target met or marked while it ran)
         else:
             self.ran.add(name)
+
+    def _details(self, name: str) -> dict[str, Any] | None:
+        """A schedule's details, read once: the desk creates and deletes schedules, never updates
+        them, so a tick costs one list however many timers wait (hours-long response targets)."""
+        cached = self._cache.get(name)
+        if cached is None:
+            try:
+                cached = self.client.get_schedule(Name=name, GroupName=self.group)
+            except self.client.exceptions.ResourceNotFoundException:
+                return None
+            self._cache[name] = cached
+        return cached
 
     def _by_name(self, arn: str) -> LocalFunction | None:
         # A target ARN with a different account or region but a known function name still means it.
