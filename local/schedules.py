@@ -9,6 +9,7 @@ runs once). A failed invocation is retried on the next tick, up to the target's 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import UTC, datetime
@@ -112,10 +113,9 @@ class ScheduleRunner(Poller):
         self.log.info("%s -> %s ran (%s)", name, function.folder, schedule.get("ScheduleExpression"))
         self.failures.pop(name, None)
         if schedule.get("ActionAfterCompletion") == "DELETE":
-            try:
+            # The function may have deleted it itself (a target met or marked while it ran).
+            with contextlib.suppress(self.client.exceptions.ResourceNotFoundException):
                 self.client.delete_schedule(Name=name, GroupName=self.group)
-            except self.client.exceptions.ResourceNotFoundException:
-                pass  # the function deleted it itself (a target met or marked while it ran)
         else:
             self.ran.add(name)
 
