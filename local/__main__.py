@@ -118,6 +118,7 @@ def stack_json(stack: Stack) -> dict[str, Any]:
         "user_pool_client_id": stack.names.get("user_pool_client_id"),
         "scheduler_group": stack.names.get("scheduler_group"),
         "alerts_queue_url": stack.names.get("alerts_queue_url"),
+        "staff_queue_url": stack.names.get("staff_queue_url"),
         "pagerduty_webhook_secret": info.get("pagerduty_webhook_secret"),
         "pagerduty_webhook_url": f"{info.get('api_url')}/integrations/pagerduty",
         "functions": {name: f.available() for name, f in stack.functions.items()},

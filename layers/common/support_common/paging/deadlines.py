@@ -54,7 +54,7 @@ class DeadlineRequest(BaseModel):
 
 def schedule_name(ticket_id: str, timer: Timer) -> str:
     """Deterministic (a duplicate collides harmlessly), distinct per due time, at most 64 chars."""
-    return f"sla-{ticket_id}-{timer.target[:3]}-{timer.kind}-{int(timer.due.timestamp())}"
+    return f"sla-{ticket_id}-{timer.target}-{timer.kind}-{int(timer.due.timestamp())}"
 
 
 class DeadlineFailed(RuntimeError):
