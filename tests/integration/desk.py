@@ -173,9 +173,14 @@ class Desk:
     def alarms(self) -> list[dict[str, Any]]:
         return self.messages(self.alerts_inbox)
 
-    def schedules(self) -> dict[str, dict[str, Any]]:
+    def schedules(self, prefix: str = "page-") -> dict[str, dict[str, Any]]:
+        """The group's schedules by name: the re-page timers (`sla-`: the targets' timers)."""
         names = [s["Name"] for s in self.scheduler.list_schedules(GroupName=GROUP)["Schedules"]]
-        return {name: self.scheduler.get_schedule(Name=name, GroupName=GROUP) for name in names}
+        return {
+            name: self.scheduler.get_schedule(Name=name, GroupName=GROUP)
+            for name in names
+            if name.startswith(prefix)
+        }
 
 
 def _stream_event() -> dict[str, Any]:

@@ -56,7 +56,7 @@ def desk(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeLambda
 
 
 def sla_schedules(desk: Desk) -> dict[str, dict[str, Any]]:
-    return {name: s for name, s in desk.schedules().items() if name.startswith("sla-")}
+    return desk.schedules("sla-")
 
 
 def fire(desk: Desk, ticket_id: str, target: str, kind: str, due: datetime) -> dict[str, Any]:
