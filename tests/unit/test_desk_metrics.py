@@ -187,9 +187,13 @@ def responded_acked_resolved() -> dict[str, Any]:
             id="a later comment",
         ),
         pytest.param(
-            ticket(), ticket(title="Checkout is down for card payments", updated_at=later(minutes=2)), id="title edit"
+            ticket(),
+            ticket(title="Checkout is down for card payments", updated_at=later(minutes=2)),
+            id="title edit",
         ),
-        pytest.param(ticket(), ticket(priority=Priority.URGENT, updated_at=later(minutes=2)), id="priority raised"),
+        pytest.param(
+            ticket(), ticket(priority=Priority.URGENT, updated_at=later(minutes=2)), id="priority raised"
+        ),
         pytest.param(
             ticket(**responded_acked_resolved()),
             ticket(**{**responded_acked_resolved(), "status": Status.CLOSED, "updated_at": later(hours=3)}),
