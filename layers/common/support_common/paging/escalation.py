@@ -161,10 +161,7 @@ class Pager:
         self.timers.cancel(ticket_id, round_, [(r.level, r.repeat) for r in records])
         for change in changes:
             if change.action.stands_down and change.new is not None and change.old is not None:
-                first_answer = change.old.status == "open"
-                self.standdowns.send(
-                    change.new, change.action, records, deadline=deadline, first_answer=first_answer
-                )
+                self.standdowns.send(change.new, change.action, records, deadline=deadline)
 
     def _still_pageable(self, to_page: dict[str, Change], latest: dict[str, Ticket | None]) -> list[PageRequest]:
         """The level-1 pages to send: only tickets that still page by the newest state we know.

@@ -12,14 +12,11 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING
-
-from aws_lambda_powertools.metrics import MetricUnit
 
 from support_common.aws_errors import AWS_ERRORS, error_code
 from support_common.models import AckChannel, Ticket, iso, utcnow
-from support_common.observability import count, logger, measure
+from support_common.observability import count, logger
 from support_common.paging.decision import Action
 from support_common.paging.message import (
     SMS_MAX,
@@ -100,11 +97,9 @@ class StandDowns:
         records: Sequence[PageRecord],
         *,
         deadline: float,
-        first_answer: bool,
     ) -> bool:
         """Stand down the pages of `ticket`'s round in `records`; True when one went out now.
 
-        `first_answer`: the change ended the round's unacknowledged time (TimeToAcknowledge).
         Raises StandDownFailed (the claim released) when SNS or DynamoDB fails.
         """
         round_ = max(ticket.page_round, 1)
@@ -162,8 +157,6 @@ class StandDowns:
             origin=message.attributes["origin"]["StringValue"],
         )
         count("StandDownsSent", level=str(level), event_action=str(action))
-        if first_answer:
-            self._time_to_acknowledge(ticket, sent, level)
         return True
 
     def _release(self, ticket_id: str, round_: int, action: Action, token: str) -> None:
@@ -171,18 +164,3 @@ class StandDowns:
             self.pages.release_notice(ticket_id, round_, str(action), token=token)
         except AWS_ERRORS as exc:
             logger.warning("stand-down release failed", ticket_id=ticket_id, error=error_code(exc))
-
-    @staticmethod
-    def _time_to_acknowledge(ticket: Ticket, sent: Sequence[PageRecord], level: int) -> None:
-        """Milliseconds from the round's first page to its acknowledgement, by level and channel."""
-        first = min(sent, key=lambda r: (r.level, r.repeat))
-        if ticket.acknowledged_at is None or first.sent_at is None:
-            return
-        delay = (ticket.acknowledged_at - datetime.fromisoformat(first.sent_at)).total_seconds() * 1000
-        measure(
-            "TimeToAcknowledge",
-            max(delay, 0.0),
-            MetricUnit.Milliseconds,
-            level=str(ticket.acknowledged_level or level),
-            channel=str(ticket.acknowledged_via or AckChannel.API),
-        )
