@@ -142,9 +142,12 @@ export async function renderTicket(ctx, rawId) {
 
   function renderFiles(t) {
     const list = t.attachments || [];
-    fill(files, list.length ? list.map((file, n) => h("li", null,
-      h("button", { type: "button", class: "link", on: { click: (e) => download(e.currentTarget, n) } },
-        `Download ${file.name}`), ` (${size(file.size)})`)) : h("li", { class: "empty" }, "No files."));
+    // A file's number is the API's `n` (1-based, stable); a file without one cannot be fetched.
+    fill(files, list.length ? list.map((file) => h("li", null,
+      Number.isInteger(file.n)
+        ? h("button", { type: "button", class: "link", on: { click: (e) => download(e.currentTarget, file.n) } },
+          `Download ${file.name}`)
+        : h("span", null, file.name), ` (${size(file.size)})`)) : h("li", { class: "empty" }, "No files."));
   }
 
   function renderConversation(t) {
@@ -314,22 +317,29 @@ export async function renderTicket(ctx, rawId) {
       fileInput.control.focus();
       return;
     }
+    const contentType = uploadType(file);
+    if (!contentType) {
+      setError(fileInput, `${file.name} cannot be attached here: ${KINDS}.`);
+      fileInput.control.focus();
+      return;
+    }
     await busy(attachButton, async () => {
       try {
-        const target = await api("POST", `${path}/attachments`, {
-          body: { name: file.name, content_type: file.type || "application/octet-stream", size: file.size },
-        });
-        const form = new FormData();
-        for (const [key, value] of Object.entries(target.fields || {})) form.append(key, value);
-        form.append("file", file);
-        const response = await fetch(target.url, { method: "POST", body: form });
-        if (!response.ok) throw new Error("the file could not be stored; try again");
+        const target = await api("POST", `${path}/attachments`, { body: { name: file.name, content_type: contentType } });
+        if (Number.isFinite(target.max_size) && file.size > target.max_size) {
+          setError(fileInput, `${file.name} is too large: at most ${size(target.max_size)}.`);
+          return;
+        }
+        await store(target, file);
+        if (!ctx.alive()) return;
         fileInput.control.value = "";
-        say(notice, `${file.name} uploaded: it is listed once it is stored.`);
+        say(notice, `${file.name} uploaded.`);
+        announce(`${file.name} uploaded`);
+        fingerprint = "";
         await load();
       } catch (exc) {
         if (missingRoute(exc)) setError(fileInput, "Attaching files here is not available yet: reply by email with the file attached.");
-        else if (exc instanceof ApiError && exc.status === 422) showApiErrors(exc, { name: fileInput, size: fileInput, content_type: fileInput }, general);
+        else if (exc instanceof ApiError && exc.status === 422) showApiErrors(exc, { name: fileInput, content_type: fileInput }, general);
         else setError(fileInput, exc.message);
       }
     });
@@ -338,6 +348,39 @@ export async function renderTicket(ctx, rawId) {
   await load();
   const timer = setInterval(() => { if (!gone && document.visibilityState === "visible") load(); }, REFRESH_MS);
   ctx.onLeave(() => clearInterval(timer));
+}
+
+// What the API accepts (UploadType in the API's models); anything else is refused before sending.
+const UPLOAD_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
+  "text/csv", "application/json", "application/zip", "application/gzip", "message/rfc822"]);
+const KINDS = "screenshots (PNG, JPEG, GIF, WebP), PDF, text, CSV, JSON, zip or gzip archives and emails (.eml) can";
+// Browsers give no type, or another spelling, for some common files: name them as the API does.
+const BY_EXTENSION = {
+  txt: "text/plain", log: "text/plain", md: "text/plain", csv: "text/csv", json: "application/json",
+  zip: "application/zip", gz: "application/gzip", tgz: "application/gzip", eml: "message/rfc822",
+  png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg", gif: "image/gif", webp: "image/webp", pdf: "application/pdf",
+};
+
+/** The content type to declare for a file, or "" when the API would refuse it. */
+function uploadType(file) {
+  const declared = String(file.type || "").toLowerCase();
+  if (UPLOAD_TYPES.has(declared)) return declared;
+  const ext = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
+  return BY_EXTENSION[ext] || "";
+}
+
+/** POST the file to the presigned form: its fields first, then the file (S3 ignores fields after it). */
+async function store(target, file) {
+  const form = new FormData();
+  for (const [key, value] of Object.entries(target.fields || {})) form.append(key, value);
+  form.append("file", file);
+  let response;
+  try {
+    response = await fetch(target.url, { method: "POST", body: form, credentials: "omit" });
+  } catch {
+    throw new Error("the file could not be sent to storage; check your connection and try again");
+  }
+  if (!response.ok) throw new Error(`the file could not be stored (${response.status}); try again`);
 }
 
 function size(bytes) {
