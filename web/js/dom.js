@@ -77,10 +77,11 @@ export function label(word) {
   return word ? word[0].toUpperCase() + word.slice(1) : "";
 }
 
-/** A ticket link: the id is checked, so no data ever becomes a script URL. */
+/** A ticket link: the id is checked, so no data ever becomes a script URL. It stays on one line;
+ * where a table cuts an unusually long one short, the title and the link's text keep it whole. */
 export function ticketLink(id) {
   const safe = /^[A-Za-z0-9-]{1,32}$/.test(id) ? id : "";
-  return h("a", { href: `#/tickets/${encodeURIComponent(safe)}` }, id);
+  return h("a", { href: `#/tickets/${encodeURIComponent(safe)}`, class: "ticket-id", title: id }, id);
 }
 
 export function badge(kind, value) {
