@@ -53,11 +53,11 @@ export function age(iso, now = Date.now()) {
   return iso ? span(now - Date.parse(iso)) : "";
 }
 
-/** When a response is due: "in 5 min" or "overdue by 2 min"; "" when the API sets no target. */
+/** When something is due: "in 12 min" or "overdue 5 min"; "" when the API sets no target. */
 export function due(iso, now = Date.now()) {
-  if (!iso) return "";
+  if (!iso || Number.isNaN(Date.parse(iso))) return "";
   const left = Date.parse(iso) - now;
-  return left >= 0 ? `in ${span(left)}` : `overdue by ${span(left)}`;
+  return left >= 0 ? `in ${span(left)}` : `overdue ${span(left)}`;
 }
 
 export function when(iso) {

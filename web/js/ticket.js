@@ -1,9 +1,10 @@
 // One ticket: its details, the conversation and a reply box; for staff the actions on it.
 // It re-reads the ticket every few seconds, so answers and status changes appear by themselves.
 
-import { h, fill, announce, badge, due, label, ticketLink, time } from "./dom.js";
+import { h, fill, announce, badge, due, label, ticketLink, time, when } from "./dom.js";
 import { ApiError, api, missingRoute } from "./api.js";
 import { PRIORITIES, TYPES } from "./guide.js";
+import { breachesOf, responseDue } from "./list.js";
 import { alertBox, busy, field, options, say, setError, showApiErrors } from "./ui.js";
 
 const REFRESH_MS = 4000;
@@ -110,7 +111,7 @@ export async function renderTicket(ctx, rawId) {
     document.title = `${fresh.id}: ${fresh.title} - Support desk`;
     fill(heading, `${fresh.id}: `, fresh.title);
     fill(badges, badge("type", fresh.type), " ", badge("priority", fresh.priority), " ", badge("status", fresh.status),
-      fresh.breached && fresh.breached.length ? [" ", h("span", { class: "badge overdue" }, `Missed: ${fresh.breached.join(", ")}`)] : null);
+      breachesOf(fresh).length ? [" ", h("span", { class: "badge breached" }, `Breached: ${breachesOf(fresh).join(", ")}`)] : null);
     renderDetails(fresh);
     description.textContent = fresh.description;
     renderFiles(fresh);
@@ -133,8 +134,9 @@ export async function renderTicket(ctx, rawId) {
       ["Acknowledged", t.acknowledged_at ? time(t.acknowledged_at) : null],
       ["Assignee", "assignee" in t ? (t.assignee || "nobody") : null],
       ["First response", t.first_response_at ? time(t.first_response_at) : null],
-      ["Response due", t.response_due_at && !t.first_response_at ? due(t.response_due_at) : null],
-      ["Resolution due", t.resolution_due_at && !["resolved", "closed"].includes(t.status) ? due(t.resolution_due_at) : null],
+      ["Response due", responseDue(t) ? h("time", { datetime: t.response_due_at, title: when(t.response_due_at) }, due(t.response_due_at)) : null],
+      ["Resolution due", t.resolution_due_at && due(t.resolution_due_at) && !["resolved", "closed"].includes(t.status)
+        ? h("time", { datetime: t.resolution_due_at, title: when(t.resolution_due_at) }, due(t.resolution_due_at)) : null],
     ];
     fill(details, rows.filter(([, v]) => v !== null && v !== undefined && v !== "")
       .map(([k, v]) => [h("dt", null, k), h("dd", null, v)]));
