@@ -9,6 +9,7 @@ import urllib.request
 from typing import Any
 
 from local import cfn, logs, users
+from local.s3_cors import BucketCors, template_rules
 from local.stack import (
     DEMO_CONTACT_DOMAIN,
     DEMO_CUSTOMER,
@@ -54,7 +55,15 @@ class AwsEmulator:
 
         # Before the first request: transactions, streams and queries that hold for days.
         dynamodb.install()
-        app = DomainDispatcherApplication(create_backend_app)
+        from moto.moto_server import werkzeug_app
+
+        # S3's CORS comes from the bucket's rules in the template, not from moto's allow-all.
+        werkzeug_app.DISABLE_GLOBAL_CORS = True
+        app = BucketCors(
+            DomainDispatcherApplication(create_backend_app),
+            bucket=lambda: stack.names.get("raw_mail_bucket", ""),
+            rules=lambda: _bucket_cors_rules(stack),
+        )
         # werkzeug answers a taken port with sys.exit: make it the OSError it is.
         try:
             self._server = make_server(
@@ -133,6 +142,18 @@ def _bucket(stack: Stack) -> None:
     stack.attrs[f"{logical_id}.Arn"] = f"arn:aws:s3:::{name}"
     stack.names["raw_mail_bucket"] = name
     log.info("bucket %s", name)
+
+
+def _bucket_cors_rules(stack: Stack) -> list[dict[str, Any]]:
+    """The bucket's CORS rules with the dashboard's origin the local one (known once the API serves)."""
+    web_url = str(stack.info.get("web_url") or "")
+    if not web_url:
+        return []
+    origin = web_url.rstrip("/")
+    resolve = cfn.Resolver(
+        {"StageName": stack.config.stage, **stack.refs, "DashboardOrigin": origin}, stack.attrs, stack.region
+    )
+    return template_rules(resolve, BUCKET)
 
 
 def _topic_and_queues(stack: Stack) -> None:

@@ -15,6 +15,7 @@ from botocore.awsrequest import AWSResponse
 from support_common.notify import handler as notify
 from support_common.repository.outbound import SENT
 
+from local.cfn import Resolver, template
 from tests.conftest import Stores
 from tests.integration.apigw import ALICE, BOB, MALLORY, ONCALL
 from tests.integration.conftest import REGION, TABLE
@@ -337,6 +338,34 @@ def test_upload_then_listed_and_downloaded_and_404_across_tenants(desk: Conversa
     )
     assert desk.api("GET", f"{path}/attachments/1", claims=ONCALL)[0] == 200
     assert desk.api("GET", f"{path}/attachments/2")[0] == 404
+
+
+def _dashboard_connect_src() -> list[str]:
+    """The deployed dashboard's CSP `connect-src`, resolved as CloudFormation would for this bucket."""
+    policy = template()["Resources"]["DashboardHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    csp = policy["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    refs = {"RawMailBucket": BUCKET, "HttpApi": "a1b2c3", "DashboardUserPoolDomain": "desk-auth"}
+    text = str(Resolver(refs, {}, REGION)(csp))
+    directive = next(d.split()[1:] for d in text.split(";") if d.split()[:1] == ["connect-src"])
+    return list(directive)
+
+
+def test_upload_and_download_urls_are_on_a_host_the_dashboard_may_reach(desk: Conversation) -> None:
+    # GIVEN a ticket with a file
+    ticket = desk.ok("POST", "/tickets", body=QUESTION)
+    path = f"/tickets/{ticket['id']}"
+    form = desk.ok("POST", f"{path}/attachments", body={"name": "trace.txt", "content_type": "text/plain"})
+    posted = requests.post(form["url"], data=form["fields"], files={"file": ("t.txt", b"trace")}, timeout=10)
+    assert posted.status_code in (200, 204), posted.text
+    download = desk.ok("GET", f"{path}/attachments/1")
+    # THEN the browser's upload goes to an origin the site's Content-Security-Policy allows: the
+    # bucket's regional host (the global one is refused by the CSP and unknown to newer regions)
+    allowed = _dashboard_connect_src()
+    upload_origin = "{0.scheme}://{0.netloc}".format(urlparse(form["url"]))
+    assert upload_origin == f"https://{BUCKET}.s3.{REGION}.amazonaws.com"
+    assert upload_origin in allowed
+    # AND the download is on the same host (a navigation, which the CSP does not restrict, but one host)
+    assert "{0.scheme}://{0.netloc}".format(urlparse(download["url"])) == upload_origin
 
 
 def test_upload_refuses_types_outside_the_allowed_list(desk: Conversation) -> None:

@@ -84,12 +84,24 @@ def test_dashboard_site_headers_are_strict() -> None:
         "'self'",
         "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}",
         "https://${DashboardUserPoolDomain}.auth.${AWS::Region}.amazoncognito.com",
-        "https://${RawMailBucket.RegionalDomainName}",
+        "https://${RawMailBucket}.s3.${AWS::Region}.${AWS::URLSuffix}",
     ]
     assert config["StrictTransportSecurity"]["AccessControlMaxAgeSec"] >= 31536000
     assert config["ContentTypeOptions"]["Override"] is True
     assert config["FrameOptions"]["FrameOption"] == "DENY"
     assert config["ReferrerPolicy"]["ReferrerPolicy"] == "no-referrer"
+
+
+def test_dashboard_uploads_are_allowed_by_the_bucket_cors_for_the_dashboard_origin_only() -> None:
+    # GIVEN the bucket that holds tickets' files
+    rules = _props("RawMailBucket")["CorsConfiguration"]["CorsRules"]
+    # THEN one rule lets the dashboard's origin, and no other, POST a presigned upload form
+    (rule,) = rules
+    assert [origin.value for origin in rule["AllowedOrigins"]] == ["DashboardOrigin"]
+    assert all(origin.tag == "Ref" for origin in rule["AllowedOrigins"])
+    # AND nothing else: no other method, no header beyond a simple request's, nothing exposed
+    assert rule["AllowedMethods"] == ["POST"]
+    assert "AllowedHeaders" not in rule and "ExposedHeaders" not in rule
 
 
 def test_dashboard_local_serving_sends_the_deployed_directives_but_its_own_connect_src() -> None:

@@ -53,11 +53,11 @@ export function age(iso, now = Date.now()) {
   return iso ? span(now - Date.parse(iso)) : "";
 }
 
-/** When a response is due: "in 5 min" or "overdue by 2 min"; "" when the API sets no target. */
+/** When something is due: "in 12 min" or "overdue 5 min"; "" when the API sets no target. */
 export function due(iso, now = Date.now()) {
-  if (!iso) return "";
+  if (!iso || Number.isNaN(Date.parse(iso))) return "";
   const left = Date.parse(iso) - now;
-  return left >= 0 ? `in ${span(left)}` : `overdue by ${span(left)}`;
+  return left >= 0 ? `in ${span(left)}` : `overdue ${span(left)}`;
 }
 
 export function when(iso) {
@@ -77,10 +77,11 @@ export function label(word) {
   return word ? word[0].toUpperCase() + word.slice(1) : "";
 }
 
-/** A ticket link: the id is checked, so no data ever becomes a script URL. */
+/** A ticket link: the id is checked, so no data ever becomes a script URL. It stays on one line;
+ * where a table cuts an unusually long one short, the title and the link's text keep it whole. */
 export function ticketLink(id) {
   const safe = /^[A-Za-z0-9-]{1,32}$/.test(id) ? id : "";
-  return h("a", { href: `#/tickets/${encodeURIComponent(safe)}` }, id);
+  return h("a", { href: `#/tickets/${encodeURIComponent(safe)}`, class: "ticket-id", title: id }, id);
 }
 
 export function badge(kind, value) {

@@ -1,14 +1,16 @@
-// Support staff's queue across tenants: unacknowledged urgent incidents on top (oldest first),
-// then every ticket with the filters the API offers, and a jump to a ticket by its id.
+// Support staff's queue across tenants: unacknowledged urgent incidents on top, then every ticket
+// by when its first response is due (earliest first, none due last), with the filters the API
+// offers (targets: `sla=breached`, `sla=due_soon`), and a jump to a ticket by its id.
 
 import { h, fill } from "./dom.js";
 import { api, query } from "./api.js";
 import { PRIORITIES, STATUSES, TYPES } from "./guide.js";
-import { columnsFor, filter, table } from "./list.js";
-import { alertBox, busy, field, say } from "./ui.js";
+import { breachesOf, byResponseDue, columnsFor, filter, table } from "./list.js";
+import { alertBox, busy, field, options, say } from "./ui.js";
 
 const REFRESH_MS = 10000;
 const URGENT = { type: "incident", priority: "urgent", status: "open", limit: "100" };
+const TARGETS = [["breached", "Breached"], ["due_soon", "Due soon"]];
 
 export async function renderQueue(ctx) {
   const state = { type: "", status: "", priority: "", tenant: "", sla: "" };
@@ -17,9 +19,9 @@ export async function renderQueue(ctx) {
   const urgentHeading = h("h2", { id: "urgent-heading" }, "Urgent incidents not acknowledged");
   const allBody = h("div", { class: "list" });
   const more = h("button", { type: "button", hidden: true }, "Show more");
-  const breached = h("div", { class: "field inline check", hidden: true },
-    h("input", { type: "checkbox", id: "filter-breached", on: { change: (e) => { state.sla = e.target.checked ? "breached" : ""; loadAll(); } } }),
-    h("label", { for: "filter-breached" }, "Missed targets only"));
+  const targets = h("div", { class: "field inline" }, h("label", { for: "filter-sla" }, "Targets"),
+    options(h("select", { id: "filter-sla", on: { change: (e) => { state.sla = e.target.value; loadAll(); } } }),
+      [["", "All tickets"], ...TARGETS]));
   const tenant = field("Tenant", h("input", { id: "filter-tenant", autocomplete: "off", placeholder: "e.g. acme or unassigned", size: "14" }));
   tenant.row.classList.add("inline");
   tenant.hint.remove();
@@ -45,7 +47,7 @@ export async function renderQueue(ctx) {
         filter("Type", "filter-type", TYPES.map((t) => t.value), (v) => { state.type = v; loadAll(); }, "All types"),
         filter("Status", "filter-status", STATUSES, (v) => { state.status = v; loadAll(); }, "All statuses"),
         filter("Priority", "filter-priority", PRIORITIES, (v) => { state.priority = v; loadAll(); }, "All priorities"),
-        tenant.row, breached, h("button", { type: "submit" }, "Apply")),
+        targets, tenant.row, h("button", { type: "submit" }, "Apply")),
       allBody, more));
 
   more.addEventListener("click", () => busy(more, () => loadAll(next)));
@@ -64,12 +66,12 @@ export async function renderQueue(ctx) {
       return;
     }
     if (!ctx.alive()) return;
-    // Oldest first: whoever has waited longest is on top.
-    const items = page.items.slice().sort((a, b) => a.created_at.localeCompare(b.created_at));
+    // Oldest first (whoever has waited longest), then the earliest response due before that.
+    const items = byResponseDue(page.items.slice().sort((a, b) => a.created_at.localeCompare(b.created_at)));
     urgentIds = new Set(items.map((t) => t.id));
     urgentHeading.textContent = `Urgent incidents not acknowledged (${items.length})`;
     fill(urgentBody, items.length
-      ? table("Urgent incidents not acknowledged, oldest first",
+      ? table("Urgent incidents not acknowledged, response due first",
         columnsFor(["id", "title", "tenant", "age", "due", "assignee"], items), items, () => "urgent")
       : h("p", { class: "empty" }, "None: nobody's site is down and waiting."));
   }
@@ -88,12 +90,19 @@ export async function renderQueue(ctx) {
     shown = token ? shown.concat(page.items) : page.items;
     next = page.next_token;
     more.hidden = !next;
-    // "Missed targets" appears once the API reports targets on tickets.
-    breached.hidden = !shown.some((t) => "breached" in t) && !state.sla;
-    const rows = shown.filter((t) => !urgentIds.has(t.id));
+    if (state.sla && shown.length && !shown.some((t) => "breached" in t)) {
+      // An API without targets ignores `sla` and lists everything: never show that as "Breached".
+      fill(allBody, h("p", { class: "empty" }, "Response targets are not reported by this API yet."));
+      return;
+    }
+    const rows = byResponseDue(shown.filter((t) => !urgentIds.has(t.id)));
+    const label = state.sla ? TARGETS.find(([v]) => v === state.sla)[1].toLowerCase() : "";
     fill(allBody, rows.length
-      ? table("Tickets, newest first", columnsFor(["id", "title", "tenant", "type", "priority", "status", "age", "due", "assignee"], rows), rows)
-      : h("p", { class: "empty" }, "No tickets match these filters."));
+      ? table(`Tickets${label ? `, ${label}` : ""}, response due first`,
+        columnsFor(["id", "title", "tenant", "type", "priority", "status", "age", "due", "assignee"], rows), rows,
+        (t) => (breachesOf(t).length ? "breached" : ""))
+      : h("p", { class: "empty" }, state.sla === "breached" ? "No ticket has missed a target."
+        : state.sla === "due_soon" ? "No response is due soon." : "No tickets match these filters."));
   }
 
   await loadUrgent();

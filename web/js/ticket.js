@@ -1,9 +1,10 @@
 // One ticket: its details, the conversation and a reply box; for staff the actions on it.
 // It re-reads the ticket every few seconds, so answers and status changes appear by themselves.
 
-import { h, fill, announce, badge, due, label, ticketLink, time } from "./dom.js";
+import { h, fill, announce, badge, due, label, ticketLink, time, when } from "./dom.js";
 import { ApiError, api, missingRoute } from "./api.js";
 import { PRIORITIES, TYPES } from "./guide.js";
+import { breachesOf, responseDue } from "./list.js";
 import { alertBox, busy, field, options, say, setError, showApiErrors } from "./ui.js";
 
 const REFRESH_MS = 4000;
@@ -110,7 +111,7 @@ export async function renderTicket(ctx, rawId) {
     document.title = `${fresh.id}: ${fresh.title} - Support desk`;
     fill(heading, `${fresh.id}: `, fresh.title);
     fill(badges, badge("type", fresh.type), " ", badge("priority", fresh.priority), " ", badge("status", fresh.status),
-      fresh.breached && fresh.breached.length ? [" ", h("span", { class: "badge overdue" }, `Missed: ${fresh.breached.join(", ")}`)] : null);
+      breachesOf(fresh).length ? [" ", h("span", { class: "badge breached" }, `Breached: ${breachesOf(fresh).join(", ")}`)] : null);
     renderDetails(fresh);
     description.textContent = fresh.description;
     renderFiles(fresh);
@@ -133,8 +134,9 @@ export async function renderTicket(ctx, rawId) {
       ["Acknowledged", t.acknowledged_at ? time(t.acknowledged_at) : null],
       ["Assignee", "assignee" in t ? (t.assignee || "nobody") : null],
       ["First response", t.first_response_at ? time(t.first_response_at) : null],
-      ["Response due", t.response_due_at && !t.first_response_at ? due(t.response_due_at) : null],
-      ["Resolution due", t.resolution_due_at && !["resolved", "closed"].includes(t.status) ? due(t.resolution_due_at) : null],
+      ["Response due", responseDue(t) ? h("time", { datetime: t.response_due_at, title: when(t.response_due_at) }, due(t.response_due_at)) : null],
+      ["Resolution due", t.resolution_due_at && due(t.resolution_due_at) && !["resolved", "closed"].includes(t.status)
+        ? h("time", { datetime: t.resolution_due_at, title: when(t.resolution_due_at) }, due(t.resolution_due_at)) : null],
     ];
     fill(details, rows.filter(([, v]) => v !== null && v !== undefined && v !== "")
       .map(([k, v]) => [h("dt", null, k), h("dd", null, v)]));
@@ -142,9 +144,12 @@ export async function renderTicket(ctx, rawId) {
 
   function renderFiles(t) {
     const list = t.attachments || [];
-    fill(files, list.length ? list.map((file, n) => h("li", null,
-      h("button", { type: "button", class: "link", on: { click: (e) => download(e.currentTarget, n) } },
-        `Download ${file.name}`), ` (${size(file.size)})`)) : h("li", { class: "empty" }, "No files."));
+    // A file's number is the API's `n` (1-based, stable); a file without one cannot be fetched.
+    fill(files, list.length ? list.map((file) => h("li", null,
+      Number.isInteger(file.n)
+        ? h("button", { type: "button", class: "link", on: { click: (e) => download(e.currentTarget, file.n) } },
+          `Download ${file.name}`)
+        : h("span", null, file.name), ` (${size(file.size)})`)) : h("li", { class: "empty" }, "No files."));
   }
 
   function renderConversation(t) {
@@ -314,22 +319,29 @@ export async function renderTicket(ctx, rawId) {
       fileInput.control.focus();
       return;
     }
+    const contentType = uploadType(file);
+    if (!contentType) {
+      setError(fileInput, `${file.name} cannot be attached here: ${KINDS}.`);
+      fileInput.control.focus();
+      return;
+    }
     await busy(attachButton, async () => {
       try {
-        const target = await api("POST", `${path}/attachments`, {
-          body: { name: file.name, content_type: file.type || "application/octet-stream", size: file.size },
-        });
-        const form = new FormData();
-        for (const [key, value] of Object.entries(target.fields || {})) form.append(key, value);
-        form.append("file", file);
-        const response = await fetch(target.url, { method: "POST", body: form });
-        if (!response.ok) throw new Error("the file could not be stored; try again");
+        const target = await api("POST", `${path}/attachments`, { body: { name: file.name, content_type: contentType } });
+        if (Number.isFinite(target.max_size) && file.size > target.max_size) {
+          setError(fileInput, `${file.name} is too large: at most ${size(target.max_size)}.`);
+          return;
+        }
+        await store(target, file);
+        if (!ctx.alive()) return;
         fileInput.control.value = "";
-        say(notice, `${file.name} uploaded: it is listed once it is stored.`);
+        say(notice, `${file.name} uploaded.`);
+        announce(`${file.name} uploaded`);
+        fingerprint = "";
         await load();
       } catch (exc) {
         if (missingRoute(exc)) setError(fileInput, "Attaching files here is not available yet: reply by email with the file attached.");
-        else if (exc instanceof ApiError && exc.status === 422) showApiErrors(exc, { name: fileInput, size: fileInput, content_type: fileInput }, general);
+        else if (exc instanceof ApiError && exc.status === 422) showApiErrors(exc, { name: fileInput, content_type: fileInput }, general);
         else setError(fileInput, exc.message);
       }
     });
@@ -338,6 +350,39 @@ export async function renderTicket(ctx, rawId) {
   await load();
   const timer = setInterval(() => { if (!gone && document.visibilityState === "visible") load(); }, REFRESH_MS);
   ctx.onLeave(() => clearInterval(timer));
+}
+
+// What the API accepts (UploadType in the API's models); anything else is refused before sending.
+const UPLOAD_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
+  "text/csv", "application/json", "application/zip", "application/gzip", "message/rfc822"]);
+const KINDS = "screenshots (PNG, JPEG, GIF, WebP), PDF, text, CSV, JSON, zip or gzip archives and emails (.eml) can";
+// Browsers give no type, or another spelling, for some common files: name them as the API does.
+const BY_EXTENSION = {
+  txt: "text/plain", log: "text/plain", md: "text/plain", csv: "text/csv", json: "application/json",
+  zip: "application/zip", gz: "application/gzip", tgz: "application/gzip", eml: "message/rfc822",
+  png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg", gif: "image/gif", webp: "image/webp", pdf: "application/pdf",
+};
+
+/** The content type to declare for a file, or "" when the API would refuse it. */
+function uploadType(file) {
+  const declared = String(file.type || "").toLowerCase();
+  if (UPLOAD_TYPES.has(declared)) return declared;
+  const ext = file.name.includes(".") ? file.name.split(".").pop().toLowerCase() : "";
+  return BY_EXTENSION[ext] || "";
+}
+
+/** POST the file to the presigned form: its fields first, then the file (S3 ignores fields after it). */
+async function store(target, file) {
+  const form = new FormData();
+  for (const [key, value] of Object.entries(target.fields || {})) form.append(key, value);
+  form.append("file", file);
+  let response;
+  try {
+    response = await fetch(target.url, { method: "POST", body: form, credentials: "omit" });
+  } catch {
+    throw new Error("the file could not be sent to storage; check your connection and try again");
+  }
+  if (!response.ok) throw new Error(`the file could not be stored (${response.status}); try again`);
 }
 
 function size(bytes) {

@@ -167,10 +167,13 @@ def wiring() -> Wiring:
 
     @cache
     def s3() -> S3Client:
-        # SigV4 with the region: presigned URLs must name where the bucket is.
-        return boto3.client(
-            "s3", region_name=settings.region, config=config.merge(Config(signature_version="s3v4"))
+        # SigV4 with the region, and the bucket's regional host (`<bucket>.s3.<region>.amazonaws.com`,
+        # us-east-1 too): the host the dashboard's Content-Security-Policy lets the browser reach.
+        # Botocore's default is the global host, which the CSP refuses and newer regions do not serve.
+        regional = Config(
+            signature_version="s3v4", s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
         )
+        return boto3.client("s3", region_name=settings.region, config=config.merge(regional))
 
     tickets_service = TicketService(TicketStore(table), settings.sla_policy())
     ticket_service = tickets_service
