@@ -346,3 +346,26 @@ def test_sla_unknown_timer_payload_is_ignored_not_retried(desk: Desk) -> None:
     payload = load_event("scheduler_sla_breach") | {"target": "everything"}
     assert escalate_app.lambda_handler(payload, desk.context) == {"status": "ignored"}
     assert notices(desk) == []
+
+
+def test_sla_stream_emits_time_to_first_response_and_to_acknowledge(
+    desk: Desk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an urgent incident acknowledged from the dashboard, its records through the stream
+    ticket_id = desk.create()
+    desk.flush(filtered=True)
+    capsys.readouterr()
+    desk.acknowledge(ticket_id)
+
+    # WHEN the acknowledgement's record reaches escalate
+    desk.flush(filtered=True)
+
+    # THEN the desk's metrics name the type, priority, level and channel, with seconds as values
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    by_name = {m["Name"]: line for line in lines for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert set(by_name) >= {"TimeToFirstResponse", "TimeToAcknowledge", "TicketsAcknowledged"}
+    first = by_name["TimeToFirstResponse"]
+    assert (first["type"], first["priority"]) == ("incident", "urgent")
+    ack = by_name["TimeToAcknowledge"]
+    assert (ack["via"], ack["level"]) == ("dashboard", "none")
+    assert 0 <= ack["TimeToAcknowledge"][0] < 60

@@ -24,6 +24,7 @@ from support_common.aws_errors import AWS_ERRORS, error_code
 from support_common.models import TICKET_ID_PATTERN, Ticket, UtcDatetime, iso, utcnow
 from support_common.observability import count, logger
 from support_common.paging.decision import Change
+from support_common.paging.desk_metrics import emit_change_metrics
 from support_common.paging.message import ticket_link
 from support_common.paging.timers import SCHEDULE_RETRY, Escalation, at_expression
 from support_common.repository.outbound import OutboundStore
@@ -78,7 +79,8 @@ class Deadlines:
     # --- the stream ----------------------------------------------------------------------
 
     def process(self, changes: Sequence[Change]) -> dict[str, Exception]:
-        """Bring each changed ticket's timers up to date; the failures by sequence number."""
+        """Bring each changed ticket's timers up to date and emit the desk's timing metrics (see
+        `desk_metrics`); the failures by sequence number."""
         failures: dict[str, Exception] = {}
         for change in changes:
             if change.old is None and change.new is None:
@@ -88,6 +90,8 @@ class Deadlines:
             except (*AWS_ERRORS, DeadlineFailed) as exc:
                 logger.warning("target timers failed", ticket_id=_ticket_id(change), error=error_code(exc))
                 failures[change.sequence_number] = exc
+                continue  # its retry emits the metrics
+            emit_change_metrics(change.old, change.new)
         return failures
 
     def apply(self, old: Ticket | None, new: Ticket | None) -> None:
