@@ -495,8 +495,6 @@ def expected(point: Point) -> dict[str, Any]:
         # (After the send, only recording its ids can fail: the mail is out.)
         sent = point.fault in (LOST_ANSWER, TIMEOUT) or point.operation == "BatchWriteItem"
         clean["acknowledgements"] = int(sent)
-            point.operation == "SendRawEmail" and point.fault in (LOST_ANSWER, TIMEOUT)
-        )
     if (point.function, point.operation, point.fault) == ("NotifyFunction", "SendRawEmail", LOST_ANSWER):
         # The mail went out, its answer was lost (no SDK retry): the record's retry mails it again.
         clean["mails"] = sorted([*clean["mails"], NOTIFY_SEND_ORDER[point.nth - 1]])
