@@ -13,6 +13,7 @@ from support_common.email_intake import handler as email
 from local.cfn import create_secret, create_table
 from tests.conftest import Stores, reset_functions
 from tests.integration import iam
+from tests.integration.faults import INJECTOR
 from tests.integration.mailroom import BUCKET, DOMAIN, Mailroom
 from tests.integration.names import REGION, TABLE
 from tests.integration.test_iam_policies import COMPLETE
@@ -89,6 +90,8 @@ DRIVEN_MODULES = ("test_intake_api.py", "test_email_ingest.py", "test_escalate.p
 
 def pytest_configure(config: pytest.Config) -> None:
     iam.install()
+    INJECTOR.handlers.update(iam.HANDLERS)
+    INJECTOR.install()
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

@@ -143,3 +143,22 @@ def test_identity_from_claims_incomplete_is_unauthorized(claims: dict[str, str] 
     # WHEN / THEN 401
     with pytest.raises(Unauthorized):
         identity_from_claims(claims)
+
+
+ORDER = [Status.OPEN, Status.ACKNOWLEDGED, Status.RESOLVED, Status.CLOSED]
+
+
+@pytest.mark.parametrize("current", ORDER)
+@pytest.mark.parametrize("new", ORDER)
+def test_check_transition_follows_the_documented_workflow(current: Status, new: Status) -> None:
+    # GIVEN the README's workflow: a forward move may skip steps, a resolved ticket may be
+    # reopened, closed is final, anything else is refused (a 409); the same status is no change
+    forward = ORDER.index(new) >= ORDER.index(current)
+    documented = forward or (current, new) == (Status.RESOLVED, Status.OPEN)
+
+    # WHEN the move is checked, THEN it is allowed exactly when the README says so
+    if documented:
+        check_transition(current, new)
+    else:
+        with pytest.raises(TransitionError):
+            check_transition(current, new)

@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 logger = Logger()
 # botocore only: patching every library the X-Ray SDK knows imports them all at cold start.
@@ -38,7 +39,10 @@ def entry_point(*, correlation_id_path: str) -> Callable[[Handler], Handler]:
 
 def count(name: str, value: float = 1, **dimensions: str) -> None:
     """Emit a Count metric with its own dimensions (e.g. TicketsCreated by type and channel)."""
-    # single_metric: dimensions of the shared `metrics` object would apply to all its metrics.
+    if is_metrics_disabled():
+        return
+    # single_metric: dimensions of the shared `metrics` object would apply to all its metrics. It
+    # prints even when POWERTOOLS_METRICS_DISABLED is set (the shared object honours it): check here.
     with single_metric(
         name=name,
         unit=MetricUnit.Count,
@@ -52,6 +56,8 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
 
 def measure(name: str, value: float, unit: MetricUnit, **dimensions: str) -> None:
     """Emit one metric with its own dimensions (e.g. TimeToAcknowledge by level and channel)."""
+    if is_metrics_disabled():
+        return
     with single_metric(
         name=name,
         unit=unit,

@@ -133,7 +133,8 @@ def claim_lease(
     table: Table, item_key: dict[str, Any], fields: dict[str, Any], token: str, lease_until: float, now: float
 ) -> dict[str, Any] | None:
     """Take a once-only claim on a send: a conditional put in state `sending` with a token and a
-    lease. A crashed claim (lease over) is retakeable. Returns None when claimed, else the item
+    lease. A crashed claim (lease over) is retakeable. Returns None when claimed (also when the claim
+    met is this one's own, written by an attempt whose answer was lost), else the item
     that holds the send (sent, or a live claim elsewhere) for the caller to read."""
     item = {
         **item_key,
@@ -159,5 +160,10 @@ def claim_lease(
     except ClientError as exc:
         if error_code(exc) != CONDITION_FAILED:
             raise
-        return from_item(cast("dict[str, Any]", exc.response.get("Item") or {}))
+        held = from_item(cast("dict[str, Any]", exc.response.get("Item") or {}))
+        if held.get("state") == LEASE_SENDING and held.get("token") == token:
+            # Our own claim: the SDK's first attempt was applied and its answer lost, so this
+            # retry met it. Read as someone else's claim, the send would wait out its own lease.
+            return None
+        return held
     return None
