@@ -161,6 +161,7 @@ def world() -> Iterator[World]:
             mp.setenv("PAGER_TOPIC_ARN", desk.topic_arn)
             mp.setenv("ESCALATE_DLQ_ARN", desk.failure_arn)
             mp.setenv("ALERTS_TOPIC_ARN", desk.alerts_arn)
+            mp.setenv("STAFF_TOPIC_ARN", desk.staff_arn)
             room = Mailroom(
                 s3, Stores.on(boto3.client("dynamodb", region_name=REGION), TABLE), FakeLambdaContext()
             )
