@@ -32,6 +32,10 @@ class Poller:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
+    def signal_stop(self) -> None:
+        """Ask the loop to end after its current step, without waiting for it."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -60,11 +60,13 @@ class ScheduleRunner(Poller):
         paginator = self.client.get_paginator("list_schedules")
         for page in paginator.paginate(GroupName=self.group):
             for summary in page.get("Schedules", []):
+                if self.stopping:
+                    return
                 name = summary["Name"]
                 listed.add(name)
                 if name in self.ran or summary.get("State", "ENABLED") != "ENABLED":
                     continue
-                schedule = self._details(name)
+                schedule = self._details(name, summary.get("LastModificationDate"))
                 if schedule is None:
                     continue
                 when = due_time(schedule.get("ScheduleExpression", ""), schedule.get("ScheduleExpressionTimezone"))
@@ -119,11 +121,11 @@ class ScheduleRunner(Poller):
         else:
             self.ran.add(name)
 
-    def _details(self, name: str) -> dict[str, Any] | None:
-        """A schedule's details, read once: the desk creates and deletes schedules, never updates
-        them, so a tick costs one list however many timers wait (hours-long response targets)."""
+    def _details(self, name: str, modified: Any) -> dict[str, Any] | None:
+        """A schedule's details, read again only when it changed (its LastModificationDate), so a
+        tick costs one list however many timers wait (hours-long response targets)."""
         cached = self._cache.get(name)
-        if cached is None:
+        if cached is None or cached.get("LastModificationDate") != modified:
             try:
                 cached = self.client.get_schedule(Name=name, GroupName=self.group)
             except self.client.exceptions.ResourceNotFoundException:

@@ -410,7 +410,7 @@ def test_schedule_due_repage_pages_next_level_and_is_deleted(
 
     def timer() -> dict[str, Any] | None:
         names = [s["Name"] for s in scheduler.list_schedules(GroupName=group)["Schedules"]]
-        found = [n for n in names if ticket_id in n]
+        found = [n for n in names if n.startswith(f"page-{ticket_id}-")]
         return scheduler.get_schedule(Name=found[0], GroupName=group) if found else None
 
     schedule = wait_for("the re-page timer", timer, timeout=ASYNC_TIMEOUT)

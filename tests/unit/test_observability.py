@@ -7,7 +7,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from support_common.observability import count, measure
 
 
-def test_count_and_measure_print_emf_lines(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_count_and_measure_print_emf_lines(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN metrics enabled, as on AWS
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     monkeypatch.delenv("POWERTOOLS_DEV", raising=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable
 from email.utils import formataddr, formatdate
 from functools import cache
@@ -17,6 +19,8 @@ from support_common.models import TRIAGE_TENANT, Ticket
 from support_common.observability import logger, metrics
 from support_common.repository.limits import RateLimits
 from support_common.repository.messages import MailStore, ses_message_ids
+from support_common.repository.outbound import SENT, SKIPPED, OutboundStore
+from support_common.repository.pages import ClaimStatus
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -25,6 +29,9 @@ if TYPE_CHECKING:
     from mypy_boto3_ses.client import SESClient
 
 ACK_INTERVAL_SECONDS = 600
+# The acknowledgement's once-only record on its ticket, and how long a claim on it holds.
+ACK_REF = "ack"
+ACK_LEASE_SECONDS = 120
 
 
 @cache
@@ -79,6 +86,10 @@ def build_acknowledgement(
     return msg.as_bytes()
 
 
+class AcknowledgementBusy(RuntimeError):
+    """The acknowledgement's claim is held by a live (or dead) invocation: the message is retried."""
+
+
 class Acknowledger:
     """Sends acknowledgements of new tickets, at most one per sender per ACK_INTERVAL_SECONDS
     (per ticket for an urgent incident of a tenant: each gets its acknowledgement)."""
@@ -89,6 +100,7 @@ class Acknowledger:
         ses: Callable[[], SESClient],
         limits: RateLimits,
         messages: MailStore,
+        outbound: OutboundStore,
         sender_name: str,
         region: str,
         dashboard_url: str,
@@ -96,6 +108,7 @@ class Acknowledger:
         self.ses = ses
         self.limits = limits
         self.messages = messages
+        self.outbound = outbound
         self.sender_name = sender_name
         self.region = region
         self.dashboard_url = dashboard_url
@@ -121,17 +134,30 @@ class Acknowledger:
         return address
 
     def send(self, ticket: Ticket, to: str, ack_id: str, in_reply_to: str | None, *, from_address: str) -> bool:
-        """Send the acknowledgement of a new ticket; a failure is logged, never the message's failure.
+        """Send the acknowledgement of a new ticket, once; True when it went out now.
 
         It comes from `from_address`, the support address the customer wrote to: one that receives,
-        so that pressing Reply reaches the desk (and threads) instead of bouncing.
+        so that pressing Reply reaches the desk (and threads) instead of bouncing. The send is
+        claimed once per ticket (`OUT#ack`): a redelivered message finds it sent. A transient AWS
+        failure gives the claims back and raises, so that the message's retry (which finds the
+        ticket filed) sends it; a message-made problem (an address SES cannot take) is logged.
         """
+        token = uuid.uuid4().hex
+        now = time.time()
+        status = self.outbound.claim(ticket.id, ACK_REF, token=token, lease_until=now + ACK_LEASE_SECONDS, now=now)
+        if status == ClaimStatus.SENT:
+            logger.info("acknowledgement skipped", reason="sent-before", ticket_id=ticket.id)
+            return False
+        if status == ClaimStatus.BUSY:
+            # Another invocation is sending it, or died doing so: retry once its lease is over.
+            raise AcknowledgementBusy(ticket.id)
         sender = formataddr((self.sender_name, from_address))
         # A site that is down again must hear back every time: urgent incidents are limited per ticket.
         claim = f"ack#ticket#{ticket.id}" if ticket.pages else f"ack#{to.lower()}"
         try:
-            if not self.limits.claim(claim, ACK_INTERVAL_SECONDS):
+            if not self.limits.claim(claim, ACK_INTERVAL_SECONDS, holder=ticket.id):
                 logger.info("acknowledgement skipped", reason="rate-limited", ticket_id=ticket.id)
+                self.outbound.finish(ticket.id, ACK_REF, token=token, state=SKIPPED)
                 return False
             raw = build_acknowledgement(
                 ticket=ticket,
@@ -142,16 +168,27 @@ class Acknowledger:
                 dashboard_url=self.dashboard_url,
             )
             resp = self._send(claim, from_address, to, raw)
-        except (*AWS_ERRORS, ValueError) as exc:
-            # The ticket exists: a lost acknowledgement is logged, never a failed message.
+        except ValueError:
+            logger.warning("acknowledgement failed", ticket_id=ticket.id, error="unsendable")
+            metrics.add_metric(name="AcknowledgementsFailed", unit=MetricUnit.Count, value=1)
+            self.outbound.finish(ticket.id, ACK_REF, token=token, state=SKIPPED)
+            return False
+        except AWS_ERRORS as exc:
             logger.warning("acknowledgement failed", ticket_id=ticket.id, error=error_code(exc))
             metrics.add_metric(name="AcknowledgementsFailed", unit=MetricUnit.Count, value=1)
-            return False
+            self.outbound.release(ticket.id, ACK_REF, token=token)
+            raise
+        self._sent(ticket, token, resp)
+        return True
+
+    def _sent(self, ticket: Ticket, token: str, resp: dict[str, Any]) -> None:
+        """Mark the acknowledgement sent and record its Message-ID; neither may fail the message now."""
         try:
+            self.outbound.finish(ticket.id, ACK_REF, token=token, state=SENT, message_id=resp.get("MessageId"))
             self.messages.link_message_ids(ticket.id, ses_message_ids(resp["MessageId"], self.region))
         except (*AWS_ERRORS, Unprocessed) as exc:
-            # Sent: a reply still threads by our own Message-ID and the [#id] in its subject.
-            logger.warning("acknowledgement ids not recorded", ticket_id=ticket.id, error=error_code(exc))
+            # Sent: a reply still threads by our own Message-ID and the [#id] in its subject; an
+            # unmarked claim expires with its lease, and only a retry after that could send again.
+            logger.warning("acknowledgement not recorded", ticket_id=ticket.id, error=error_code(exc))
         logger.info("acknowledgement sent", ticket_id=ticket.id)
         metrics.add_metric(name="AcknowledgementsSent", unit=MetricUnit.Count, value=1)
-        return True

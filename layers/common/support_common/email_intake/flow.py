@@ -12,12 +12,12 @@ import re
 import secrets
 import traceback
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from support_common.aws_errors import error_code, is_transient
-from support_common.email_intake.acknowledgement import Acknowledger
+from support_common.email_intake.acknowledgement import AcknowledgementBusy, Acknowledger
 from support_common.email_intake.inbound import FAIL, InboundMail
 from support_common.email_intake.page_replies import PageReplies
 from support_common.email_intake.routing import Route, route_recipients
@@ -38,7 +38,7 @@ from support_common.models import (
     task_description_problem,
 )
 from support_common.observability import count, logger, metrics
-from support_common.repository.messages import MailAlreadyFiled, MailLookup, MailStore
+from support_common.repository.messages import MailAlreadyFiled, MailFiled, MailLookup, MailStore
 from support_common.tickets import NewTicket, TicketService, new_ticket_id
 
 NO_TEXT = "(no text)"
@@ -136,7 +136,7 @@ class EmailIntake:
             # A ticket rule refused it (the message is fine, the ticket would not be).
             return self._rejected(mail.message_id, f"refused-{exc.field or 'ticket'}")
         except Exception as exc:
-            if not (is_transient(exc) or isinstance(exc, RawUnreadable)):
+            if not (is_transient(exc) or isinstance(exc, RawUnreadable | AcknowledgementBusy)):
                 return self._failed(mail, exc)
             # An AWS outage or throttling is not the sender's fault: fail the invocation so that
             # Lambda retries it (and then parks it in the failure queue). The MAIL# marker makes
@@ -199,7 +199,7 @@ class EmailIntake:
         own = [parsed.message_id] if parsed.message_id else []
         lookup = self.messages.lookup(mail.message_id, [*refs, *own], sender)
         if lookup.filed is not None:
-            raise Rejected("duplicate", ticket_id=lookup.filed.ticket_id)
+            self._duplicate(mail, parsed, route, lookup.filed)
         authenticated = is_authenticated(mail, parsed, sender)
         contact = lookup.contact if authenticated else None
         if parsed.message_id in lookup.owners:
@@ -315,6 +315,16 @@ class EmailIntake:
                 ticket, ack_to, ack_id, parsed.message_id, from_address=route.address
             )
         return Outcome("ticket", mail.message_id, ticket_id=ticket.id, acknowledged=acknowledged)
+
+    def _duplicate(self, mail: InboundMail, parsed: ParsedEmail, route: Route, filed: MailFiled) -> NoReturn:
+        """A message filed before (a retry, a redelivery): refused, after sending the acknowledgement
+        of the ticket it made if a first attempt could not."""
+        ack_to = self.acknowledger.recipient(mail) if filed.comment_id is None else None
+        ticket = self.tickets.store.get(filed.ticket_id) if ack_to else None
+        ack_id = next((m for m in ticket.message_ids if m.startswith("<ack.")), None) if ticket else None
+        if ticket is not None and ack_to is not None and ack_id is not None:
+            self.acknowledger.send(ticket, ack_to, ack_id, parsed.message_id, from_address=route.address)
+        raise Rejected("duplicate", ticket_id=filed.ticket_id)
 
     def _rejected(self, message_id: str | None, reason: str, *, ticket_id: str | None = None) -> Outcome:
         extra = {"reason": reason, "message_id": message_id, **({"ticket_id": ticket_id} if ticket_id else {})}

@@ -17,6 +17,7 @@ from support_common.oncall import OnCall
 from support_common.pagelinks import PageSigner
 from support_common.repository.limits import RateLimits
 from support_common.repository.messages import MailStore
+from support_common.repository.outbound import OutboundStore
 from support_common.repository.table import Table
 from support_common.repository.tickets import TicketStore
 from support_common.secret_store import SecretValue
@@ -90,6 +91,7 @@ def wiring() -> Wiring:
             ses=ses,
             limits=RateLimits(table),
             messages=messages,
+            outbound=OutboundStore(table),
             sender_name=settings.sender_name,
             region=settings.region,
             dashboard_url=settings.dashboard_url,

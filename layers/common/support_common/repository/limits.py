@@ -16,17 +16,22 @@ class RateLimits:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def claim(self, name: str, ttl_seconds: int, now: float | None = None) -> bool:
-        """Take a time-limited claim on `name`; False when it is already held."""
+    def claim(self, name: str, ttl_seconds: int, now: float | None = None, *, holder: str = "") -> bool:
+        """Take a time-limited claim on `name`; False when it is already held by another `holder`.
+
+        The same holder takes its own claim again: a retry whose first attempt was applied (the
+        answer lost, or the invocation died after it) is not refused by itself.
+        """
         now = time.time() if now is None else now
         try:
             self.table.client.put_item(
                 TableName=self.table.name,
-                Item={**key(f"RATE#{name}", "RATE"), TTL_ATTR: ser(int(now + ttl_seconds))},
+                Item={**key(f"RATE#{name}", "RATE"), TTL_ATTR: ser(int(now + ttl_seconds)), "holder": ser(holder)},
                 # DynamoDB's TTL deletes lazily: an expired claim still present counts as free.
-                ConditionExpression="attribute_not_exists(pk) OR #ttl < :now",
+                ConditionExpression="attribute_not_exists(pk) OR #ttl < :now"
+                + (" OR holder = :holder" if holder else ""),
                 ExpressionAttributeNames={"#ttl": TTL_ATTR},
-                ExpressionAttributeValues={":now": ser(int(now))},
+                ExpressionAttributeValues={":now": ser(int(now)), **({":holder": ser(holder)} if holder else {})},
             )
         except ClientError as exc:
             if condition_failed(exc):
