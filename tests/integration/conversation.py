@@ -52,9 +52,16 @@ class Conversation:
     # --- the API ---------------------------------------------------------------------------
 
     def api(
-        self, method: str, path: str, *, body: Any = None, claims: dict[str, str] | None = ALICE
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        claims: dict[str, str] | None = ALICE,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        response = intake_app.lambda_handler(http_event(method, path, body=body, claims=claims), self.context)
+        event = http_event(method, path, body=body, claims=claims, headers=headers)
+        response = intake_app.lambda_handler(event, self.context)
         return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
 
     def ok(self, method: str, path: str, *, body: Any = None, claims: dict[str, str] | None = ALICE) -> Any:

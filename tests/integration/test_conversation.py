@@ -108,6 +108,28 @@ def test_customer_comment_is_not_mailed(desk: Conversation) -> None:
     assert desk.sent_about(ticket["id"]) == []
 
 
+def test_comment_with_idempotency_key_is_posted_once_and_a_reused_key_refused(desk: Conversation) -> None:
+    # GIVEN a ticket, and a comment the browser sends again (its first answer never arrived)
+    ticket = desk.ok("POST", "/tickets", body=QUESTION)
+    path = f"/tickets/{ticket['id']}/comments"
+    key = {"Idempotency-Key": "reply-7f3a"}
+    first = desk.api("POST", path, body={"body": "Any news?"}, headers=key)
+    again = desk.api("POST", path, body={"body": "Any news?"}, headers=key)
+
+    # WHEN the same key comes with another text, or from another user of the tenant
+    other_text = desk.api("POST", path, body={"body": "Something else"}, headers=key)
+    other_user = desk.api("POST", path, body={"body": "Any news?"}, headers=key, claims=BOB)
+
+    # THEN one comment for the retry (the same answer twice), a 422 for the reused key, and the
+    # other user's request is their own
+    assert (first[0], again[0]) == (201, 201)
+    assert again[1]["id"] == first[1]["id"] and again[1]["created_at"] == first[1]["created_at"]
+    assert other_text[0] == 422 and other_text[1]["errors"][0]["field"] == "Idempotency-Key"
+    assert other_user[0] == 201 and other_user[1]["id"] != first[1]["id"]
+    shown = desk.ok("GET", f"/tickets/{ticket['id']}")
+    assert [c["body"] for c in shown["comments"]] == ["Any news?", "Any news?"]
+
+
 # --- internal notes ---------------------------------------------------------------------------
 
 

@@ -488,10 +488,6 @@ def expected(point: Point) -> dict[str, Any]:
         # Publish is the stand-down; PublishBatch and CreateSchedule #n belong to level n's page.
         again = ("acknowledge", "2") if point.operation == "Publish" else ("trigger", str(point.nth))
         clean["pages"] = sorted((key, count + (key == again)) for key, count in clean["pages"])
-    comment = ("IntakeFunction", "TransactWriteItems", COMMENT_TRANSACTION, TIMEOUT)
-    if (point.function, point.operation, point.nth, point.fault) == comment:
-        # A comment takes no Idempotency-Key: the browser's retry after a gateway timeout posts it again.
-        clean["comments"] = clean["comments"] * 2
     if point.function == "EmailIngestFunction" and point.operation == "SendRawEmail" and point.fault in SENT:
         # The acknowledgement went out, then its answer was lost (no SDK retry: the claims are
         # given back) or the function died before marking it sent (the claim's lease runs out):
@@ -504,10 +500,6 @@ def expected(point: Point) -> dict[str, Any]:
 
 
 NOTIFY_SEND_ORDER = ["Re", "Resolved"]  # the stream's order: the reply, then the resolution
-
-
-# The intake scenario's transactions: the related question's create, then the comment.
-COMMENT_TRANSACTION = 2
 
 
 def test_escalate_page_claim_applied_but_answer_lost_pages_once_without_waiting(shared: World) -> None:

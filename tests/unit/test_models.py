@@ -18,7 +18,7 @@ from support_common.models import (
     normalize_ticket_id,
     task_description_problem,
 )
-from support_common.tickets import NewTicket, check_type_rules, new_ticket_id
+from support_common.ticket_rules import NewTicket, check_type_rules, new_ticket_id
 
 
 @pytest.mark.parametrize(("ticket_type", "prefix"), [("incident", "INC"), ("problem", "PRB"), ("task", "TSK")])

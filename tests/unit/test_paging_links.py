@@ -15,7 +15,7 @@ from support_common.paging.decision import Action
 from support_common.paging.message import SMS_MAX, AckInfo, build_page
 from support_common.paging.standdown import build_standdown
 from support_common.repository.ticket_items import paging_flag
-from support_common.tickets import round_changes
+from support_common.ticket_rules import round_changes
 
 NOW = datetime(2026, 11, 26, 9, 14, 3, 512000, tzinfo=UTC)
 KEY = b"k" * 64

@@ -269,6 +269,9 @@ export async function renderTicket(ctx, rawId) {
     });
   }
 
+  // One key per message: a resubmit after an error (its answer lost) posts it once; new text, new key.
+  let pending = null;
+
   async function post(button, visibility) {
     setError(message, "");
     say(replyError, "");
@@ -281,7 +284,11 @@ export async function renderTicket(ctx, rawId) {
     const body = visibility === "internal" ? { body: text, visibility } : { body: text };
     await busy(button, async () => {
       try {
-        await api("POST", `${path}/comments`, { body });
+        if (!pending || pending.text !== text || pending.visibility !== visibility) {
+          pending = { text, visibility, key: crypto.randomUUID() };
+        }
+        await api("POST", `${path}/comments`, { body, headers: { "Idempotency-Key": pending.key } });
+        pending = null;
         if (!ctx.alive()) return;
         message.control.value = "";
         announce(visibility === "internal" ? "Internal note added" : "Message sent");

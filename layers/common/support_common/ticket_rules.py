@@ -9,6 +9,8 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from support_common.errors import (
     InvalidInput,
@@ -21,6 +23,7 @@ from support_common.models import (
     Attachment,
     Channel,
     Priority,
+    Ticket,
     TicketType,
     normalize_ticket_id,
     task_description_problem,
@@ -115,3 +118,27 @@ def check_type_rules(draft: NewTicket, channel: Channel) -> None:
             field="environment",
         )
     check_ticket_rules(draft.type, draft.priority, description=draft.description)
+
+
+def new_ticket_id(ticket_type: TicketType) -> str:
+    """A fresh random id such as INC-7KQ2XH: 30 random bits, typable, not a counter."""
+    body = "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
+    return f"{ID_PREFIX[ticket_type]}-{body}"
+
+
+def round_changes(old: Ticket | None, new: Ticket, now: datetime) -> dict[str, Any]:
+    """A ticket that becomes pageable starts a new paging round, unacknowledged again.
+
+    Created urgent, raised to urgent, retyped, moved out of triage or reopened: each time, level 1
+    pages again (once per round), so a site that is down again is never met with silence.
+    """
+    if not new.pages or (old is not None and old.pages):
+        return {}
+    changes: dict[str, Any] = {
+        "page_round": (old.page_round if old is not None else 0) + 1,
+        "round_started_at": now,
+    }
+    for name in ("acknowledged_at", "acknowledged_by", "acknowledged_via", "acknowledged_level", "resolved_via"):
+        if getattr(new, name) is not None:
+            changes[name] = None
+    return changes

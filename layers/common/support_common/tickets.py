@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from support_common.errors import (
     Conflict,
     Forbidden,
     IdCollision,
+    InvalidInput,
     NotFound,
     PreconditionFailed,
     VersionConflict,
 )
 from support_common.models import (
-    ID_ALPHABET,
-    ID_LENGTH,
-    ID_PREFIX,
     Attachment,
     Channel,
     Comment,
@@ -37,6 +33,7 @@ from support_common.models import (
     utcnow,
 )
 from support_common.observability import count, logger
+from support_common.repository.comments import CommentAlreadyPosted
 from support_common.repository.history import HistoryStore
 from support_common.repository.tickets import TicketFilter, TicketPage, TicketRead, TicketStore
 from support_common.sla import SlaPolicy, counts_as_response
@@ -47,20 +44,16 @@ from support_common.ticket_rules import (
     clean_title,
     keyed_ticket_id,
     new_comment_id,
+    new_ticket_id,
     normalized_related,
     request_token,
+    round_changes,
 )
 
 ID_ATTEMPTS = 5
 UPDATE_ATTEMPTS = 3
 # Files listed on one ticket (each numbered for downloads); beyond that they stay on their comment.
 TICKET_FILES_MAX = 500
-
-
-def new_ticket_id(ticket_type: TicketType) -> str:
-    """A fresh random id such as INC-7KQ2XH: 30 random bits, typable, not a counter."""
-    body = "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
-    return f"{ID_PREFIX[ticket_type]}-{body}"
 
 
 class TicketService:
@@ -256,12 +249,14 @@ class TicketService:
         current: Ticket | None = None,
         filed_from: str | None = None,
         visibility: Visibility = Visibility.PUBLIC,
+        request_key: str | None = None,
     ) -> Comment:
         """Add a comment to a ticket the caller may see (`current`: the ticket as just read, if so).
 
         Only support staff may add an internal note; a public staff comment is the ticket's first
         response when none came before. `filed_from` is the SES message id of a comment from email
-        (see `create`).
+        (see `create`). `request_key` names a request that may be retried (an Idempotency-Key with
+        its caller): the comment is posted once, and a retry gets that comment back.
         """
         norm = self._id(ticket_id)
         if current is None or current.id != norm:
@@ -284,17 +279,35 @@ class TicketService:
             attachments=list(attachments),
             visibility=visibility,
         )
-        self.store.add_comment(
-            comment,
-            message_ids=message_ids,
-            filed_from=filed_from,
-            first_response=current if answers else None,
-            list_files=len(current.attachments) + len(attachments) <= TICKET_FILES_MAX,
-        )
+        request = None
+        if request_key is not None:
+            request = (request_token(request_key), request_token(f"{visibility}|{body}"))
+        try:
+            self.store.add_comment(
+                comment,
+                message_ids=message_ids,
+                filed_from=filed_from,
+                first_response=current if answers else None,
+                list_files=len(current.attachments) + len(attachments) <= TICKET_FILES_MAX,
+                request=request,
+            )
+        except CommentAlreadyPosted:
+            assert request is not None  # only a keyed request writes a marker
+            return self._posted_before(norm, *request)
         logger.info("comment added", ticket_id=norm, comment_id=comment.id, channel=channel, visibility=visibility)
         return comment
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _posted_before(self, ticket_id: str, token: str, body_hash: str) -> Comment:
+        """The comment a keyed request already posted; a reused key with another text is refused."""
+        comment, posted_hash = self.store.posted_by(ticket_id, token)
+        if posted_hash != body_hash:
+            raise InvalidInput("this Idempotency-Key was used for another comment", field="Idempotency-Key")
+        if comment is None:
+            raise Conflict("the comment of this request is being written; try again")
+        logger.info("comment request repeated", ticket_id=ticket_id, comment_id=comment.id)
+        return comment
 
     @staticmethod
     def _id(ticket_id: str) -> str:
@@ -363,24 +376,6 @@ class TicketService:
         if due.resolution != ticket.resolution_due_at:
             changes["resolution_due_at"] = due.resolution
         return changes
-
-
-def round_changes(old: Ticket | None, new: Ticket, now: datetime) -> dict[str, Any]:
-    """A ticket that becomes pageable starts a new paging round, unacknowledged again.
-
-    Created urgent, raised to urgent, retyped, moved out of triage or reopened: each time, level 1
-    pages again (once per round), so a site that is down again is never met with silence.
-    """
-    if not new.pages or (old is not None and old.pages):
-        return {}
-    changes: dict[str, Any] = {
-        "page_round": (old.page_round if old is not None else 0) + 1,
-        "round_started_at": now,
-    }
-    for name in ("acknowledged_at", "acknowledged_by", "acknowledged_via", "acknowledged_level", "resolved_via"):
-        if getattr(new, name) is not None:
-            changes[name] = None
-    return changes
 
 
 def _stale(ticket: Ticket) -> PreconditionFailed:

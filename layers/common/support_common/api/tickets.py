@@ -182,9 +182,23 @@ def update_ticket(
 def add_comment(
     ticket_id: Annotated[str, Path(max_length=32, description=TICKET_ID_DOC)],
     body: Annotated[CommentRequest, Body()],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="idempotency-key",
+            max_length=200,
+            description="a retry with the same key returns the same comment instead of a second one",
+        ),
+    ] = None,
 ) -> Response[CommentOut]:
+    identity = caller(router.current_event)
     comment = services(router.context).tickets.comment(
-        caller(router.current_event), ticket_id, body.body, channel=Channel.DASHBOARD, visibility=body.visibility
+        identity,
+        ticket_id,
+        body.body,
+        channel=Channel.DASHBOARD,
+        visibility=body.visibility,
+        request_key=f"{identity.tenant}|{identity.email}|{idempotency_key}" if idempotency_key else None,
     )
     return Response(
         status_code=201,

@@ -39,7 +39,8 @@ from support_common.models import (
 )
 from support_common.observability import count, logger, metrics
 from support_common.repository.messages import MailAlreadyFiled, MailFiled, MailLookup, MailStore
-from support_common.tickets import NewTicket, TicketService, new_ticket_id
+from support_common.ticket_rules import new_ticket_id
+from support_common.tickets import NewTicket, TicketService
 
 NO_TEXT = "(no text)"
 FULL_TEXT_NAME = "full-text.txt"

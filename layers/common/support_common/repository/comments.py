@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from support_common.errors import VersionConflict
 from support_common.models import Comment, Ticket, Visibility
-from support_common.repository.table import Table, TxItem, ser, to_item
+from support_common.repository.table import TTL_ATTR, Table, TxItem, from_item, key, ser, to_item
 from support_common.repository.ticket_items import comment_sk, due_values, ticket_key, ticket_pk
+
+# A keyed comment's marker (`TICKET#<id> / CREQ#<token>`): kept a day, long past any retry.
+REQUEST_PREFIX = "CREQ#"
+REQUEST_TTL_SECONDS = 24 * 3600
+
+
+class CommentAlreadyPosted(Exception):
+    """A keyed request's comment exists: its retry gets that comment, not a second one."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.token = token
+
+
+def request_marker_put(table: Table, ticket_id: str, token: str, comment_id: str, body_hash: str) -> TxItem:
+    """The transaction item that makes a keyed comment once: it fails when the request posted before."""
+    item = to_item(
+        {
+            "pk": ticket_pk(ticket_id),
+            "sk": f"{REQUEST_PREFIX}{token}",
+            "entity": "comment-request",
+            "comment_id": comment_id,
+            "body_hash": body_hash,
+            TTL_ATTR: int(time.time()) + REQUEST_TTL_SECONDS,
+        }
+    )
+    return TxItem(
+        {"Put": {"TableName": table.name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+        on_condition_failed=lambda: CommentAlreadyPosted(token),
+    )
+
+
+def request_marker(table: Table, ticket_id: str, token: str) -> dict[str, Any] | None:
+    """The marker of a keyed comment request (its comment id and body hash), or None."""
+    resp = table.client.get_item(
+        TableName=table.name, Key=key(ticket_pk(ticket_id), f"{REQUEST_PREFIX}{token}"), ConsistentRead=True
+    )
+    item = resp.get("Item")
+    return from_item(item) if item else None
 
 
 def comment_tx_items(

@@ -20,7 +20,7 @@ from support_common.models import (
     iso,
     utcnow,
 )
-from support_common.repository.comments import comment_tx_items
+from support_common.repository.comments import comment_tx_items, request_marker, request_marker_put
 from support_common.repository.history import history_puts
 from support_common.repository.messages import mail_marker_put, message_id_puts
 from support_common.repository.table import Table, TxItem, batch_get, put_if_absent, ser, transact
@@ -266,6 +266,16 @@ class TicketStore:
         """One page of tickets (see `ticket_lists`)."""
         return list_tickets(self.table, query, limit=limit, next_token=next_token)
 
+    def posted_by(self, ticket_id: str, token: str) -> tuple[Comment | None, str | None]:
+        """The comment a keyed request posted on a ticket, and the hash of its body (else None)."""
+        marker = request_marker(self.table, ticket_id, token)
+        if marker is None:
+            return None, None
+        found = self.read(ticket_id, notes=True)
+        comments = found.comments if found is not None else []
+        comment = next((c for c in comments if c.id == marker["comment_id"]), None)
+        return comment, str(marker.get("body_hash") or "")
+
     def mark_breached(self, ticket_id: str, target: str, due: datetime) -> bool:
         """Record that `target` ("response", "resolution") was missed at `due`; False when it was
         marked before or its due time has moved since (the ticket was retargeted)."""
@@ -300,13 +310,18 @@ class TicketStore:
         filed_from: str | None = None,
         first_response: Ticket | None = None,
         list_files: bool = False,
+        request: tuple[str, str] | None = None,
     ) -> None:
         """Store a comment, and what it changes on its ticket, in one transaction (see `comments`).
 
         Raises VersionConflict when the ticket is gone; with `filed_from` (the SES message the
         comment comes from), its marker is written too and MailAlreadyFiled is raised when it exists.
+        With `request` (a keyed request's token and its body's hash), the request's marker is
+        written too and CommentAlreadyPosted raised when that request posted before.
         """
         items = comment_tx_items(self.table, comment, first_response=first_response, list_files=list_files)
+        if request is not None:
+            items.insert(0, request_marker_put(self.table, comment.ticket_id, request[0], comment.id, request[1]))
         items += message_id_puts(self.table, comment.ticket_id, message_ids)
         if filed_from is not None:
             # First: a message filed before is a duplicate, whatever else the transaction meets.
