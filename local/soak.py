@@ -144,21 +144,45 @@ class Stack:
         self.log.close()
 
 
+# A 503 carries Retry-After: the client waits that long (at most this) and tries again, as the
+# dashboard does, this many times in all.
+RETRY_AFTER_MAX_SECONDS = 5.0
+ATTEMPTS_ON_503 = 3
+
+
 def request(api: str, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+    """One request as a client makes it: a 503 is retried after its Retry-After; a timeout or a
+    refused connection is an answer with status 0 (counted as an error, never a dead client)."""
+    for attempt in range(ATTEMPTS_ON_503):
+        status, answer, retry_after = _request_once(api, method, path, token, body)
+        if status != 503 or attempt == ATTEMPTS_ON_503 - 1:
+            return status, answer
+        time.sleep(min(RETRY_AFTER_MAX_SECONDS, retry_after))
+    raise AssertionError("unreachable")
+
+
+def _request_once(api: str, method: str, path: str, token: str, body: Any) -> tuple[int, Any, float]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(api + path, data=data, method=method)
     req.add_header("Authorization", f"Bearer {token}")
     if data is not None:
         req.add_header("Content-Type", "application/json")
+    retry_after = 1.0
     try:
         with urllib.request.urlopen(req, timeout=60) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, raw = error.code, error.read()
+        try:
+            retry_after = float(error.headers.get("Retry-After") or 1)
+        except ValueError:
+            retry_after = 1.0
+    except (OSError, TimeoutError) as error:  # URLError is an OSError
+        return 0, f"{type(error).__name__}: {error}", retry_after
     try:
-        return status, json.loads(raw) if raw else None
+        return status, json.loads(raw) if raw else None, retry_after
     except json.JSONDecodeError:
-        return status, raw.decode(errors="replace")
+        return status, raw.decode(errors="replace"), retry_after
 
 
 class Soak:
