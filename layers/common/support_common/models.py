@@ -22,6 +22,7 @@ class LazyModel(BaseModel):
 
     model_config = ConfigDict(defer_build=True)
 
+
 # Caps keep every ticket item far below DynamoDB's 400 KB item limit, comments included
 # (comments are items of their own).
 TITLE_MAX = 200

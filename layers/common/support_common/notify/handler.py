@@ -108,5 +108,7 @@ def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     logger.warning("stream records failed", failed=len(failures), records=len(records))
     return dict(
-        process_partial_response(event=event, record_handler=record_handler, processor=_processor(), context=context)
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=_processor(), context=context
+        )
     )
