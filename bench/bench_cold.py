@@ -89,7 +89,8 @@ def _outcome(function: str, result: Any) -> str:
         return f"HTTP {result['statusCode']}"
     if function == "email_ingest":
         kinds = [r["kind"] for r in result["results"]]
-        assert kinds and all(k in ("ticket", "acknowledged") for k in kinds), result
+        assert kinds, result
+        assert all(k in ("ticket", "acknowledged") for k in kinds), result
         return ", ".join(kinds)
     assert result == {"batchItemFailures": []}, result
     return "batchItemFailures []"
@@ -152,7 +153,9 @@ def main() -> None:
         for label, key in (("import", "import"), ("+ first request", "first")):
             wall, cpu = medians[f"{function} {key}"]
             name = f"{function} {label}"
-            print(f"  {name:34s} {wall * 1000:6.0f} ms {wall / wall0:5.2f}x {cpu * 1000:6.0f} ms {cpu / cpu0:5.2f}x")
+            print(
+                f"  {name:34s} {wall * 1000:6.0f} ms {wall / wall0:5.2f}x {cpu * 1000:6.0f} ms {cpu / cpu0:5.2f}x"
+            )
         if medians[f"{function} import"][0] / wall0 > TARGET:
             over.append(function)
     print("first requests (AWS answered in-process):")

@@ -90,14 +90,16 @@ def install(case: dict[str, Any]) -> None:
     from botocore.awsrequest import AWSResponse
 
     def before_send(request: Any, event_name: str, **_: Any) -> AWSResponse:
-        _, service, operation = event_name.split(".")[:3]
+        service, operation = event_name.split(".")[1:3]
         CALLS[f"{service}:{operation}"] += 1
         headers, body = _answer(service, operation, request, case)
-        return AWSResponse(request.url, 200, {"x-amzn-RequestId": "bench", **headers}, _Body(body))
+        all_headers: Any = {"x-amzn-RequestId": "bench", **headers}
+        return AWSResponse(request.url, 200, all_headers, _Body(body))
 
     boto3.setup_default_session()
     assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register("before-send", before_send)
+    events: Any = boto3.DEFAULT_SESSION.events  # the stubs type handlers as returning None
+    events.register("before-send", before_send)
 
 
 class Context:
