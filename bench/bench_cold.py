@@ -119,9 +119,10 @@ def measure(runs: int = RUNS) -> dict[str, Any]:
     return {"medians": medians, "outcomes": outcomes}
 
 
-def beyond_boto3(function: str, limit: int = 10) -> list[tuple[str, float]]:
-    """Self import time (one `-X importtime` run) of what the function loads and `import boto3` does not,
-    summed by package (two levels for ours and Powertools, one for the rest), in milliseconds."""
+def beyond_boto3(function: str, limit: int = 10, runs: int = 3) -> list[tuple[str, float]]:
+    """Self import time (median of `runs` `-X importtime` runs) of what the function loads and
+    `import boto3` does not, summed by package (two levels for ours, Powertools, pydantic and the
+    X-Ray SDK, one for the rest), in milliseconds."""
     env = {**ENVS[function], **TRACE}
 
     def modules(stmt: str) -> dict[str, int]:
@@ -133,12 +134,16 @@ def beyond_boto3(function: str, limit: int = 10) -> list[tuple[str, float]]:
         return found
 
     base = modules("import boto3")
-    totals: Counter[str] = Counter()
-    for name, micros in modules(f"import functions.{function}.app").items():
-        if name not in base:
-            deep = name.startswith(("support_common", "aws_lambda_powertools", "pydantic", "aws_xray_sdk"))
-            totals[".".join(name.split(".")[: 2 if deep else 1])] += micros
-    return [(name, micros / 1000) for name, micros in totals.most_common(limit)]
+    per_run: list[Counter[str]] = []
+    for _ in range(runs):
+        totals: Counter[str] = Counter()
+        for name, micros in modules(f"import functions.{function}.app").items():
+            if name not in base:
+                deep = name.startswith(("support_common", "aws_lambda_powertools", "pydantic", "aws_xray_sdk"))
+                totals[".".join(name.split(".")[: 2 if deep else 1])] += micros
+        per_run.append(totals)
+    medians = Counter({name: statistics.median(run[name] for run in per_run) for name in per_run[0]})
+    return [(name, micros / 1000) for name, micros in medians.most_common(limit)]
 
 
 def main() -> None:
@@ -161,7 +166,7 @@ def main() -> None:
     print("first requests (AWS answered in-process):")
     for function, (outcome, calls) in outcomes.items():
         print(f"  {function:13s} {outcome}; " + ", ".join(f"{op} {n}" for op, n in calls.items()))
-    print("what each function's import loads beyond `import boto3` (self time by package, one run):")
+    print("what each function's import loads beyond `import boto3` (self time by package, median of 3 runs):")
     for function in ENVS:
         parts = ", ".join(f"{name} {ms:.0f}" for name, ms in beyond_boto3(function))
         print(f"  {function:13s} {parts} (ms)")
