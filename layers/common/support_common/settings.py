@@ -25,7 +25,8 @@ class SettingsError(RuntimeError):
 class FunctionSettings(BaseModel):
     """What every function needs: the table and the region."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=False, extra="ignore")
+    # defer_build: validated on the first invocation, so its schema need not be built at import.
+    model_config = ConfigDict(frozen=True, populate_by_name=False, extra="ignore", defer_build=True)
 
     table_name: str = Field(alias="TABLE_NAME", min_length=1)
     # Lambda sets AWS_REGION; tools and tests often set only AWS_DEFAULT_REGION.
@@ -51,6 +52,8 @@ class SlaSettings(BaseModel):
 
     Parsed when the settings are loaded, so a typo in a target fails the first invocation.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     sla_response_targets: str = Field(default=DEFAULT_RESPONSE_TARGETS, alias="SLA_RESPONSE_TARGETS")
     sla_resolution_targets: str = Field(default="", alias="SLA_RESOLUTION_TARGETS")

@@ -9,13 +9,9 @@ from functools import cache
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import Field
 
-from support_common.api import ack, contacts, conversation, pagerduty, tickets
-from support_common.api.errors import MAX_BODY_BYTES, error_body, error_response, status_of
 from support_common.api.services import OnCallDesk, Services
 from support_common.attachments import AttachmentService, TicketFiles
 from support_common.aws_errors import error_code, is_transient
@@ -30,6 +26,7 @@ from support_common.settings import FunctionSettings, SlaSettings, load_settings
 from support_common.tickets import TicketService
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_s3.client import S3Client
 
@@ -60,8 +57,14 @@ class Wiring:
 
 def build_app(origin: str) -> APIGatewayHttpResolver:
     """The resolver with every route, the error handlers and the OpenAPI document."""
-    # Here, not at import: the OpenAPI models cost ~100 ms that the first request pays anyway.
+    # Here, on the first request, not at import: the resolver, the routes, the API's models and the
+    # OpenAPI models are most of this function's cold start (BENCHMARKS.md, "Cold start").
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
+    from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    from support_common.api import ack, contacts, conversation, pagerduty, tickets
+    from support_common.api.errors import error_response, status_of
 
     app = APIGatewayHttpResolver(
         enable_validation=True,
@@ -122,9 +125,11 @@ def build_app(origin: str) -> APIGatewayHttpResolver:
     def _route_not_found(exc: Exception) -> Response[str]:
         return error_response(404, "no such route", [{"field": None, "reason": "no such route"}])
 
-    @app.get("/openapi.json", include_in_schema=False)
-    def _openapi_document() -> Response[str]:
-        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document(app))
+    # A lambda, not an annotated def: the resolver resolves a route's annotations in this module's
+    # globals, and the Powertools names are imported in this function only.
+    app.get("/openapi.json", include_in_schema=False)(
+        lambda: Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document(app))
+    )
 
     return app
 
@@ -221,6 +226,8 @@ def _header(event: dict[str, Any], name: str) -> str:
 
 def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Answer one API Gateway HTTP API (payload 2.0) request."""
+    from support_common.api.errors import MAX_BODY_BYTES, error_body  # with the resolver, not at import
+
     body = event.get("body") or ""
     size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
     if size > MAX_BODY_BYTES:

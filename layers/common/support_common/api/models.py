@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from support_common.attachments import UploadType
 from support_common.models import (
@@ -18,6 +18,7 @@ from support_common.models import (
     Comment,
     Contact,
     HistoryEntry,
+    LazyModel,
     Priority,
     Status,
     Ticket,
@@ -30,7 +31,7 @@ TENANT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 EMAIL_PATTERN = r"^[^@\s\x00-\x1f]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
 
 
-class CreateTicketRequest(BaseModel):
+class CreateTicketRequest(LazyModel):
     """A new ticket. The requester and tenant are the caller's, never fields of the body."""
 
     model_config = ConfigDict(extra="forbid")
@@ -59,7 +60,7 @@ def _changes_schema(schema: dict[str, Any]) -> None:
 NULLABLE_CHANGES = frozenset({"environment", "assignee"})
 
 
-class UpdateTicketRequest(BaseModel):
+class UpdateTicketRequest(LazyModel):
     """Fields to change; `tenant` and `type` are for support staff only."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_changes_schema)
@@ -89,7 +90,7 @@ class UpdateTicketRequest(BaseModel):
         return self
 
 
-class CommentRequest(BaseModel):
+class CommentRequest(LazyModel):
     model_config = ConfigDict(extra="forbid")
 
     body: str = Field(min_length=1, max_length=COMMENT_MAX)
@@ -99,7 +100,7 @@ class CommentRequest(BaseModel):
     )
 
 
-class ContactRequest(BaseModel):
+class ContactRequest(LazyModel):
     """Register an email address, or a whole domain, as belonging to a tenant."""
 
     model_config = ConfigDict(extra="forbid")
@@ -114,12 +115,12 @@ class ContactRequest(BaseModel):
     name: str | None = Field(default=None, max_length=200)
 
 
-class RequesterOut(BaseModel):
+class RequesterOut(LazyModel):
     email: str
     name: str | None = None
 
 
-class AttachmentOut(BaseModel):
+class AttachmentOut(LazyModel):
     name: str
     size: int
     content_type: str
@@ -130,7 +131,7 @@ def _numbered(attachments: list[dict[str, object]], numbers: dict[str, int]) -> 
     return [{**a, "n": numbers.get(str(a.get("key")))} for a in attachments]
 
 
-class CommentOut(BaseModel):
+class CommentOut(LazyModel):
     id: str
     body: str
     author: RequesterOut
@@ -147,7 +148,7 @@ class CommentOut(BaseModel):
         return cls.model_validate(data)
 
 
-class TicketOut(BaseModel):
+class TicketOut(LazyModel):
     id: str = Field(examples=["INC-7KQ2XH"])
     type: TicketType
     priority: Priority
@@ -198,12 +199,12 @@ SLA_DOC = (
 )
 
 
-class TicketListOut(BaseModel):
+class TicketListOut(LazyModel):
     items: list[TicketOut]
     next_token: str | None = Field(description="pass back as next_token for the next page; null on the last")
 
 
-class HistoryEntryOut(BaseModel):
+class HistoryEntryOut(LazyModel):
     """One change of one field: `from` and `to` are the values before and after (null: none)."""
 
     model_config = ConfigDict(populate_by_name=True)
@@ -219,7 +220,7 @@ class HistoryEntryOut(BaseModel):
         return cls(at=entry.at, actor=entry.actor, field=entry.field, old=entry.old, new=entry.new)
 
 
-class DownloadOut(BaseModel):
+class DownloadOut(LazyModel):
     name: str
     content_type: str
     size: int
@@ -227,7 +228,7 @@ class DownloadOut(BaseModel):
     expires_at: UtcDatetime
 
 
-class UploadRequest(BaseModel):
+class UploadRequest(LazyModel):
     """One file to upload to a ticket."""
 
     model_config = ConfigDict(extra="forbid")
@@ -236,14 +237,14 @@ class UploadRequest(BaseModel):
     content_type: UploadType
 
 
-class UploadOut(BaseModel):
+class UploadOut(LazyModel):
     url: str = Field(description="POST the file here as multipart/form-data: `fields` first, then `file`")
     fields: dict[str, str]
     expires_at: UtcDatetime
     max_size: int = Field(description="the largest file accepted, in bytes")
 
 
-class ContactOut(BaseModel):
+class ContactOut(LazyModel):
     address: str
     tenant: str
     name: str | None
@@ -255,16 +256,16 @@ class ContactOut(BaseModel):
         return cls.model_validate(contact.model_dump())
 
 
-class ContactListOut(BaseModel):
+class ContactListOut(LazyModel):
     items: list[ContactOut]
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(LazyModel):
     field: str | None = Field(description="the offending field, dotted; null when the request as a whole")
     reason: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(LazyModel):
     """Every 4xx carries this body; API Gateway's own 401 (`{"message": "Unauthorized"}`) fits it too."""
 
     message: str

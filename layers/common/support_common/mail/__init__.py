@@ -18,12 +18,43 @@ See ``parse`` for the decisions (body choice, forwarded messages, titles, long h
 ``robots`` for machine-mail detection and ``limits`` for the caps.
 """
 
-from .headers import clean_header_value, decode_rfc2047
-from .html import html_to_text
-from .limits import MailLimits, MailRejected
-from .parse import ParsedAttachment, ParsedEmail, find_ticket_refs, make_title, parse_email
-from .quotes import TRUNCATION_MARKER, trim_reply
-from .robots import robot_reason
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .headers import clean_header_value, decode_rfc2047
+    from .html import html_to_text
+    from .limits import MailLimits, MailRejected
+    from .parse import ParsedAttachment, ParsedEmail, find_ticket_refs, make_title, parse_email
+    from .quotes import TRUNCATION_MARKER, trim_reply
+    from .robots import robot_reason
+
+# Each name is imported from its module on first use: a function that only cleans header values
+# (the outbound mail) loads `headers` and not the parser.
+_MODULE_OF = {
+    "clean_header_value": "headers",
+    "decode_rfc2047": "headers",
+    "html_to_text": "html",
+    "MailLimits": "limits",
+    "MailRejected": "limits",
+    "ParsedAttachment": "parse",
+    "ParsedEmail": "parse",
+    "find_ticket_refs": "parse",
+    "make_title": "parse",
+    "parse_email": "parse",
+    "TRUNCATION_MARKER": "quotes",
+    "trim_reply": "quotes",
+    "robot_reason": "robots",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "TRUNCATION_MARKER",

@@ -23,11 +23,20 @@ from .mime import EMBEDDED_MESSAGE_TYPES, Entity, decode_transfer
 from .model import ParsedAttachment
 from .quotes import trim_reply
 from .smime import is_opaque_signed
-from .tnef import is_tnef, read_tnef
 
 __all__ = ["FORWARD_HEADING", "Collector", "clean_text", "header_text", "render"]
 
 FORWARD_HEADING = "---------- Forwarded message ----------"
+
+# A TNEF stream by its type or by Outlook's file name. The reader (``tnef``) is imported only when
+# one appears: most mail has none.
+_TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+
+
+def is_tnef(content_type: str, filename: str | None) -> bool:
+    """True for a part that is a TNEF stream by its type or by Outlook's file name."""
+    return content_type in _TNEF_TYPES or (filename or "").strip().lower() == "winmail.dat"
+
 
 _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\/]+')
@@ -170,6 +179,8 @@ class Collector:
 
     def _unpack_tnef(self, content: bytes) -> None:
         """The files and body of a TNEF stream become the message's."""
+        from .tnef import read_tnef
+
         unpacked = read_tnef(content)
         if unpacked is None:
             self.defects.append("tnef-unreadable")

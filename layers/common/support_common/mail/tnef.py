@@ -17,10 +17,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-__all__ = ["TnefAttachment", "TnefContent", "is_tnef", "read_tnef"]
+__all__ = ["TnefAttachment", "TnefContent", "read_tnef"]
 
 SIGNATURE = 0x223E9F78
-_TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 
 # Attribute ids (low 16 bits of the attribute id; the high 16 are its type).
 _ATT_BODY = 0x800C
@@ -70,11 +69,6 @@ class TnefContent:
     body: str | None = None
     html: str | None = None
     attachments: list[TnefAttachment] = field(default_factory=list)
-
-
-def is_tnef(content_type: str, filename: str | None) -> bool:
-    """True for a part that is a TNEF stream by its type or by Outlook's file name."""
-    return content_type in _TNEF_TYPES or (filename or "").strip().lower() == "winmail.dat"
 
 
 def _codec(codepage: int | None) -> str:

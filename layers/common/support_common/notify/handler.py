@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pydantic import Field
 
 from support_common.notify.sender import Notifier
@@ -20,6 +19,7 @@ from support_common.repository.tickets import TicketStore
 from support_common.settings import FunctionSettings, load_settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_ses.client import SESClient
@@ -78,7 +78,13 @@ def reset() -> None:
 
 # A batch whose every record failed is still answered with batchItemFailures (not an invocation
 # error), so the mapping retries from the failed record as it does for a partial failure.
-_processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+@cache
+def _processor() -> BatchProcessor:
+    # Imported on the first batch with a failed record: a batch without one answers
+    # {"batchItemFailures": []} itself, and Powertools batch (every event class) stays unloaded.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -91,14 +97,18 @@ def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {"batchItemFailures": []}
     deadline = time.time() + context.get_remaining_time_in_millis() / 1000
     failures = wiring().notifier.process_stream(records, deadline=deadline)
+    if not failures:
+        return {"batchItemFailures": []}
+    from aws_lambda_powertools.utilities.batch import process_partial_response
 
     def record_handler(record: DynamoDBRecord) -> None:
         error = failures.get(str(record.dynamodb.sequence_number if record.dynamodb else ""))
         if error is not None:
             raise error
 
-    if failures:
-        logger.warning("stream records failed", failed=len(failures), records=len(records))
+    logger.warning("stream records failed", failed=len(failures), records=len(records))
     return dict(
-        process_partial_response(event=event, record_handler=record_handler, processor=_processor, context=context)
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=_processor(), context=context
+        )
     )

@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from support_common.aws_errors import AWS_ERRORS, error_code
-from support_common.models import TICKET_ID_PATTERN, Ticket, UtcDatetime, iso, utcnow
+from support_common.models import TICKET_ID_PATTERN, LazyModel, Ticket, UtcDatetime, iso, utcnow
 from support_common.observability import count, logger
 from support_common.paging.decision import Change
 from support_common.paging.desk_metrics import emit_change_metrics
@@ -41,10 +41,10 @@ if TYPE_CHECKING:
 NOTICE_LEASE = timedelta(seconds=120)
 
 
-class DeadlineRequest(BaseModel):
+class DeadlineRequest(LazyModel):
     """The Input of a target's schedule: `kind` for `target` of `ticket_id`, due at `due`."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     action: Literal["sla"]
     ticket_id: str = Field(pattern=TICKET_ID_PATTERN)

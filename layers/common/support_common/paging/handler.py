@@ -8,7 +8,6 @@ from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from pydantic import Field, ValidationError
 
 from support_common.observability import entry_point, logger
@@ -26,6 +25,7 @@ from support_common.secret_store import SecretValue
 from support_common.settings import FunctionSettings, SlaSettings, load_settings
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
     from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
@@ -134,7 +134,13 @@ def reset() -> None:
     wiring.cache_clear()
 
 
-_processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+@cache
+def _processor() -> BatchProcessor:
+    # Imported on the first batch with a failed record: a batch without one answers
+    # {"batchItemFailures": []} itself, and Powertools batch (every event class) stays unloaded.
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -172,6 +178,9 @@ def _handle_stream(event: dict[str, Any], context: LambdaContext, deadline: floa
     failures = wired.pager.process_stream(event["Records"], deadline=deadline)
     for sequence, error in wired.deadlines.process([change_from_record(r) for r in event["Records"]]).items():
         failures.setdefault(sequence, error)
+    if not failures:
+        return {"batchItemFailures": []}
+    from aws_lambda_powertools.utilities.batch import process_partial_response
 
     def record_handler(record: DynamoDBRecord) -> None:
         # The work is done for the whole batch above (pages go out ten per call); the processor
@@ -180,9 +189,8 @@ def _handle_stream(event: dict[str, Any], context: LambdaContext, deadline: floa
         if error is not None:
             raise error
 
-    if failures:
-        logger.warning("stream records failed", failed=len(failures), records=len(event["Records"]))
+    logger.warning("stream records failed", failed=len(failures), records=len(event["Records"]))
     response = process_partial_response(
-        event=event, record_handler=record_handler, processor=_processor, context=context
+        event=event, record_handler=record_handler, processor=_processor(), context=context
     )
     return dict(response)

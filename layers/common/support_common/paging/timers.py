@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from support_common.aws_errors import error_code
-from support_common.models import TICKET_ID_PATTERN, utcnow
+from support_common.models import TICKET_ID_PATTERN, LazyModel, utcnow
 from support_common.observability import logger
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class Escalation:
         return level >= self.max_level and repeat == self.last_level_repeats + 1
 
 
-class RepageRequest(BaseModel):
+class RepageRequest(LazyModel):
     """The Input of a one-time schedule: page `ticket_id` at `level` if it still pages."""
 
     model_config = ConfigDict(extra="ignore")
