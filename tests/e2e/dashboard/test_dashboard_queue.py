@@ -210,8 +210,10 @@ def test_dashboard_queue_target_filter_is_labelled_keyboard_usable_and_asks_the_
     targets = page.get_by_label("Targets")
     # THEN the filter offers breached and due-soon tickets
     assert targets.locator("option").all_inner_texts() == ["All tickets", "Breached", "Due soon"]
-    # WHEN they choose "Breached" with the keyboard alone
+    # WHEN, once the queue has loaded, they choose "Breached" with the keyboard alone
+    page.wait_for_function("() => !document.querySelector('main [aria-busy=true]')")
     targets.focus()
+    expect(targets).to_be_focused()
     page.keyboard.press("ArrowDown")
     # THEN the page asks the API for the breached tickets, and says what it found
     expect(targets).to_have_value("breached")
