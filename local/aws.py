@@ -178,28 +178,24 @@ def _topic_and_queues(stack: Stack) -> None:
 
 def _alerts_topic(stack: Stack) -> None:
     """The alarms topic (unanswered pages), with a queue of its own for scripts and tests."""
-    name = local_name(ALERTS_TOPIC, stack.config.stage)
-    sns, sqs = stack.client("sns"), stack.client("sqs")
-    topic_arn = sns.create_topic(Name=name)["TopicArn"]
-    stack.refs[ALERTS_TOPIC] = topic_arn
-    url = sqs.create_queue(QueueName=f"{name}-alarms")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
-    stack.names["alerts_queue_url"] = url
-    log.info("alarms topic %s", topic_arn)
+    _topic_with_queue(stack, ALERTS_TOPIC, "alarms", "alerts_queue_url")
 
 
 def _staff_topic(stack: Stack) -> None:
     """The staff topic (targets about to be missed, and missed), with a queue for scripts and tests."""
-    name = local_name(STAFF_TOPIC, stack.config.stage)
+    _topic_with_queue(stack, STAFF_TOPIC, "notices", "staff_queue_url")
+
+
+def _topic_with_queue(stack: Stack, logical_id: str, suffix: str, queue_key: str) -> None:
+    name = local_name(logical_id, stack.config.stage)
     sns, sqs = stack.client("sns"), stack.client("sqs")
     topic_arn = sns.create_topic(Name=name)["TopicArn"]
-    stack.refs[STAFF_TOPIC] = topic_arn
-    url = sqs.create_queue(QueueName=f"{name}-notices")["QueueUrl"]
+    stack.refs[logical_id] = topic_arn
+    url = sqs.create_queue(QueueName=f"{name}-{suffix}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
-    stack.names["staff_queue_url"] = url
-    log.info("staff topic %s", topic_arn)
+    stack.names[queue_key] = url
+    log.info("topic %s, subscribed queue %s-%s", topic_arn, name, suffix)
 
 
 def _secrets(stack: Stack) -> None:

@@ -69,6 +69,24 @@ class Desk:
             StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
 
+    def escalate_environment(self) -> dict[str, str]:
+        """The escalate function's environment, pointing at this desk's topics, group and queues."""
+        return {
+            "POWERTOOLS_SERVICE_NAME": "escalate",
+            "PAGER_TOPIC_ARN": self.topic_arn,
+            "DASHBOARD_URL": DASHBOARD,
+            "ACK_TIMEOUT_MINUTES": "15",
+            "MAX_ESCALATION_LEVEL": "3",
+            "SCHEDULER_GROUP": GROUP,
+            "SCHEDULER_ROLE_ARN": ROLE_ARN,
+            "ESCALATE_FUNCTION_ARN": FUNCTION_ARN,
+            "ESCALATE_DLQ_ARN": self.failure_arn,
+            "ALERTS_TOPIC_ARN": self.alerts_arn,
+            "STAFF_TOPIC_ARN": self.staff_arn,
+            "API_URL": API_URL,
+            "SUPPORT_DOMAIN": "support.example.com",
+        }
+
     def _queue_arn(self, url: str) -> str:
         return str(
             self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

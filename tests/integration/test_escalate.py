@@ -17,10 +17,8 @@ from functions.escalate import app as escalate_app
 from tests.conftest import FakeLambdaContext
 from tests.integration.desk import (
     ALICE,
-    API_URL,
     DASHBOARD,
     FUNCTION_ARN,
-    GROUP,
     ROLE_ARN,
     STAFF,
     Desk,
@@ -33,21 +31,7 @@ from tests.integration.faults import fail_nth
 @pytest.fixture
 def desk(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeLambdaContext) -> Iterator[Desk]:
     desk = Desk(lambda_context)
-    for name, value in {
-        "POWERTOOLS_SERVICE_NAME": "escalate",
-        "PAGER_TOPIC_ARN": desk.topic_arn,
-        "DASHBOARD_URL": DASHBOARD,
-        "ACK_TIMEOUT_MINUTES": "15",
-        "MAX_ESCALATION_LEVEL": "3",
-        "SCHEDULER_GROUP": GROUP,
-        "SCHEDULER_ROLE_ARN": ROLE_ARN,
-        "ESCALATE_FUNCTION_ARN": FUNCTION_ARN,
-        "ESCALATE_DLQ_ARN": desk.failure_arn,
-        "ALERTS_TOPIC_ARN": desk.alerts_arn,
-        "STAFF_TOPIC_ARN": desk.staff_arn,
-        "API_URL": API_URL,
-        "SUPPORT_DOMAIN": "support.example.com",
-    }.items():
+    for name, value in desk.escalate_environment().items():
         monkeypatch.setenv(name, value)
     paging.reset()
     yield desk

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,11 +20,8 @@ from tests.integration.apigw import ALICE as ALICE_CLAIMS
 from tests.integration.apigw import MALLORY, ONCALL, http_event
 from tests.integration.desk import (
     ALICE,
-    API_URL,
     DASHBOARD,
     FUNCTION_ARN,
-    GROUP,
-    ROLE_ARN,
     STAFF,
     Desk,
 )
@@ -36,19 +33,7 @@ GLOBEX = Identity(email="mallory@globex.example", tenant="globex")
 @pytest.fixture
 def desk(table: str, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeLambdaContext) -> Iterator[Desk]:
     desk = Desk(lambda_context)
-    for name, value in {
-        "POWERTOOLS_SERVICE_NAME": "escalate",
-        "PAGER_TOPIC_ARN": desk.topic_arn,
-        "DASHBOARD_URL": DASHBOARD,
-        "SCHEDULER_GROUP": GROUP,
-        "SCHEDULER_ROLE_ARN": ROLE_ARN,
-        "ESCALATE_FUNCTION_ARN": FUNCTION_ARN,
-        "ESCALATE_DLQ_ARN": desk.failure_arn,
-        "ALERTS_TOPIC_ARN": desk.alerts_arn,
-        "STAFF_TOPIC_ARN": desk.staff_arn,
-        "API_URL": API_URL,
-        "SUPPORT_DOMAIN": "support.example.com",
-    }.items():
+    for name, value in desk.escalate_environment().items():
         monkeypatch.setenv(name, value)
     paging.reset()
     yield desk
@@ -92,7 +77,11 @@ def test_sla_urgent_incident_gets_due_times_and_timers_that_a_reply_deletes(desk
     breach = next(s for s in schedules.values() if json.loads(s["Target"]["Input"])["kind"] == "breach")
     assert breach["Target"]["Arn"] == FUNCTION_ARN
     assert breach["ActionAfterCompletion"] == "DELETE"
-    assert breach["ScheduleExpression"] == f"at({ticket.response_due_at:%Y-%m-%dT%H:%M:%S})"
+    # At the due time rounded up to the second: a timer never fires before it.
+    fires = ticket.response_due_at + timedelta(
+        microseconds=(1_000_000 - ticket.response_due_at.microsecond) % 1_000_000
+    )
+    assert breach["ScheduleExpression"] == f"at({fires:%Y-%m-%dT%H:%M:%S})"
 
     # WHEN an internal note is added: the timers stay (the customer heard nothing)
     desk.service.comment(
@@ -315,7 +304,7 @@ def test_sla_scheduler_refusal_fails_the_record_and_the_retry_creates_the_timers
     # GIVEN an urgent incident, and a scheduler that throttles the first CreateSchedule of targets
     ticket_id = desk.create()
     records = desk.records(filtered=True)
-    scheduler = paging.wiring().deadlines.scheduler
+    scheduler = paging.wiring().deadlines.timers.scheduler
     assert scheduler is not None
     # The pager's re-page timer is the first CreateSchedule; the target's warning the second (an
     # answer injected before the call is final: the SDK does not retry it).

@@ -15,9 +15,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
-from botocore.exceptions import ClientError
 from pydantic import ConfigDict, Field
 
 from support_common.aws_errors import AWS_ERRORS, error_code
@@ -26,15 +25,13 @@ from support_common.observability import count, logger
 from support_common.paging.decision import Change
 from support_common.paging.desk_metrics import emit_change_metrics
 from support_common.paging.message import ticket_link
-from support_common.paging.timers import SCHEDULE_RETRY, Escalation, at_expression
+from support_common.paging.timers import Timers
 from support_common.repository.outbound import OutboundStore
 from support_common.repository.pages import ClaimStatus
 from support_common.repository.tickets import TicketStore
 from support_common.sla import SlaPolicy, Timer, is_met, met_late, timers, unmet
 
 if TYPE_CHECKING:
-    from mypy_boto3_scheduler.client import EventBridgeSchedulerClient
-    from mypy_boto3_scheduler.type_defs import TargetTypeDef
     from mypy_boto3_sns.client import SNSClient
 
 # A claim on a notice outlives the invocation that took it (the function's timeout is 60 s).
@@ -68,9 +65,8 @@ class Deadlines:
 
     tickets: TicketStore
     notices: OutboundStore
-    scheduler: EventBridgeSchedulerClient | None
+    timers: Timers
     sns: SNSClient
-    escalation: Escalation
     policy: SlaPolicy
     staff_topic_arn: str
     dashboard_url: str
@@ -191,57 +187,22 @@ class Deadlines:
     # --- schedules -----------------------------------------------------------------------
 
     def _create(self, ticket_id: str, timer: Timer) -> None:
-        if not self.escalation.enabled or self.scheduler is None:
+        if not self.timers.enabled:
             return
-        target: dict[str, Any] = {
-            "Arn": str(self.escalation.target_arn),
-            "RoleArn": str(self.escalation.role_arn),
-            "Input": json.dumps(
-                {
-                    "action": "sla",
-                    "ticket_id": ticket_id,
-                    "target": timer.target,
-                    "kind": timer.kind,
-                    "due": iso(timer.due),
-                }
-            ),
-            "RetryPolicy": SCHEDULE_RETRY,
-        }
-        if self.escalation.dead_letter_arn:
-            target["DeadLetterConfig"] = {"Arn": self.escalation.dead_letter_arn}
-        try:
-            self.scheduler.create_schedule(
-                Name=schedule_name(ticket_id, timer),
-                GroupName=str(self.escalation.group),
-                # Rounded up to the second: a timer never fires before its time.
-                ScheduleExpression=at_expression(
-                    timer.at + timedelta(microseconds=999_999 - timer.at.microsecond)
-                ),
-                ScheduleExpressionTimezone="UTC",
-                FlexibleTimeWindow={"Mode": "OFF"},
-                ActionAfterCompletion="DELETE",
-                Description=f"{timer.kind} {timer.target} target of {ticket_id}",
-                Target=cast("TargetTypeDef", target),
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ConflictException":
-                raise
+        payload = {"action": "sla", "ticket_id": ticket_id, "target": timer.target, "kind": timer.kind}
+        self.timers.create(
+            schedule_name(ticket_id, timer),
+            timer.at,
+            json.dumps({**payload, "due": iso(timer.due)}),
+            f"{timer.kind} {timer.target} target of {ticket_id}",
+        )
         logger.info(
             "target timer set", ticket_id=ticket_id, target=timer.target, kind=timer.kind, at=iso(timer.at)
         )
 
     def _delete(self, ticket_id: str, timer: Timer) -> None:
-        if not self.escalation.enabled or self.scheduler is None:
-            return
-        try:
-            self.scheduler.delete_schedule(
-                Name=schedule_name(ticket_id, timer), GroupName=str(self.escalation.group)
-            )
-        except ClientError as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-            return
-        logger.info("target timer deleted", ticket_id=ticket_id, target=timer.target, kind=timer.kind)
+        if self.timers.enabled and self.timers.delete(schedule_name(ticket_id, timer)):
+            logger.info("target timer deleted", ticket_id=ticket_id, target=timer.target, kind=timer.kind)
 
 
 def notice_text(ticket: Ticket, request: DeadlineRequest, link: str) -> tuple[str, str]:

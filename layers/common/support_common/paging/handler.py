@@ -104,12 +104,13 @@ def wiring() -> Wiring:
         region_name=settings.region,
         config=config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1})),
     )
+    timers = Timers(scheduler, escalation)
     pager = Pager(
         tickets=TicketStore(table),
         pages=PageStore(table),
         # A failed PublishBatch releases the page claim and the record is retried by Lambda.
         sns=sns,
-        timers=Timers(scheduler, escalation),
+        timers=timers,
         topic_arn=settings.pager_topic_arn,
         dashboard_url=settings.dashboard_url,
         escalation=escalation,
@@ -119,9 +120,8 @@ def wiring() -> Wiring:
     deadlines = Deadlines(
         tickets=TicketStore(table),
         notices=OutboundStore(table),
-        scheduler=scheduler,
+        timers=timers,
         sns=sns,
-        escalation=escalation,
         policy=settings.sla_policy(),
         staff_topic_arn=settings.staff_topic_arn,
         dashboard_url=settings.dashboard_url,

@@ -100,35 +100,66 @@ class Timers:
         self.escalation = escalation
         self.clock = clock
 
-    def schedule_next(self, ticket_id: str, level: int, round_: int = 1, repeat: int = 0) -> bool:
-        """Create the timer for the step after (level, repeat) when there is one; True when it exists now."""
-        if not self.escalation.enabled or self.scheduler is None:
-            return False
-        nxt, nxt_repeat = self.escalation.next_step(level, repeat)
-        # Rounded up to the second: the timer never fires before the timeout.
-        when = (self.clock() + self.escalation.ack_timeout + timedelta(seconds=1)).replace(microsecond=0)
+    @property
+    def enabled(self) -> bool:
+        """Whether timers can be created (the local stack may run without a scheduler)."""
+        return self.escalation.enabled and self.scheduler is not None
+
+    def create(self, name: str, when: datetime, payload: str, description: str) -> bool:
+        """A one-time schedule `name` that invokes the escalate function with `payload` at `when`
+        (rounded up to the second: never early), deleted once it ran; False when it existed."""
+        assert self.scheduler is not None, "check `enabled` first"
+        ceiled = when + timedelta(microseconds=(1_000_000 - when.microsecond) % 1_000_000)
         target: dict[str, Any] = {
             "Arn": str(self.escalation.target_arn),
             "RoleArn": str(self.escalation.role_arn),
-            "Input": repage_input(ticket_id, nxt, round_, nxt_repeat),
+            "Input": payload,
             "RetryPolicy": SCHEDULE_RETRY,
         }
         if self.escalation.dead_letter_arn:
             target["DeadLetterConfig"] = {"Arn": self.escalation.dead_letter_arn}
         try:
             self.scheduler.create_schedule(
-                Name=schedule_name(ticket_id, nxt, round_, nxt_repeat),
+                Name=name,
                 GroupName=str(self.escalation.group),
-                ScheduleExpression=at_expression(when),
+                ScheduleExpression=at_expression(ceiled),
                 ScheduleExpressionTimezone="UTC",
                 FlexibleTimeWindow={"Mode": "OFF"},
                 ActionAfterCompletion="DELETE",
-                Description=f"page {ticket_id} (round {round_}) at level {nxt} unless acknowledged",
+                Description=description,
                 Target=cast("TargetTypeDef", target),
             )
         except ClientError as exc:
             if error_code(exc) != "ConflictException":
                 raise
+            return False
+        return True
+
+    def delete(self, name: str) -> bool:
+        """Delete the schedule `name`; False when it was not there (it ran, or was never made)."""
+        assert self.scheduler is not None, "check `enabled` first"
+        try:
+            self.scheduler.delete_schedule(Name=name, GroupName=str(self.escalation.group))
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+    def schedule_next(self, ticket_id: str, level: int, round_: int = 1, repeat: int = 0) -> bool:
+        """Create the timer for the step after (level, repeat) when there is one; True when it exists now."""
+        if not self.enabled:
+            return False
+        nxt, nxt_repeat = self.escalation.next_step(level, repeat)
+        # Rounded up to the second: the timer never fires before the timeout.
+        when = (self.clock() + self.escalation.ack_timeout + timedelta(seconds=1)).replace(microsecond=0)
+        created = self.create(
+            schedule_name(ticket_id, nxt, round_, nxt_repeat),
+            when,
+            repage_input(ticket_id, nxt, round_, nxt_repeat),
+            f"page {ticket_id} (round {round_}) at level {nxt} unless acknowledged",
+        )
+        if not created:
             logger.info("re-page already scheduled", ticket_id=ticket_id, escalation_level=nxt, repeat=nxt_repeat)
             return True
         logger.info(
@@ -147,18 +178,10 @@ class Timers:
         A timer exists only after its previous step was claimed, so the round's page records name
         every timer that can be pending; return how many were deleted.
         """
-        if not self.escalation.enabled or self.scheduler is None:
+        if not self.enabled:
             return 0
         steps = {self.escalation.next_step(level, repeat) for level, repeat in sent}
         names = {schedule_name(ticket_id, level, round_, repeat) for level, repeat in steps}
-        deleted = 0
-        for name in sorted(names):
-            try:
-                self.scheduler.delete_schedule(Name=name, GroupName=str(self.escalation.group))
-            except ClientError as exc:
-                if error_code(exc) == "ResourceNotFoundException":
-                    continue
-                raise
-            deleted += 1
+        deleted = sum(self.delete(name) for name in sorted(names))
         logger.info("re-pages cancelled", ticket_id=ticket_id, page_round=round_, deleted=deleted)
         return deleted
