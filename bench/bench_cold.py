@@ -4,7 +4,8 @@ Run from the repository root: `make bench` (or `PYTHONPATH=.:layers/common .venv
 bench/bench_cold.py`; `RUNS=15` for more rounds). Each round starts one fresh interpreter per probe,
 the probes interleaved so that the shared machine's drift hits them alike, with the deployed
 environment (inside Lambda: `AWS_LAMBDA_FUNCTION_NAME`, `LAMBDA_TASK_ROOT`, an X-Ray trace header,
-tracing on, so the X-Ray SDK loads and patches botocore). A function's probe times its module's
+tracing on, so the X-Ray SDK loads and patches botocore) and the layer as it is deployed, compiled
+to bytecode by its own Makefile (`bench.common.deployed_layer`). A function's probe times its module's
 import (Lambda's init phase), then its first invocation with a real event, every AWS request
 answered in-process (`bench/first_request.py`): what the first request adds to the cold start.
 Wall-clock time is the headline; CPU time is printed beside it, being less disturbed by other jobs.

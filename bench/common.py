@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -38,11 +42,26 @@ def lambda_env(function: str, **variables: str) -> dict[str, str]:
     }
 
 
+@functools.cache
+def deployed_layer() -> Path:
+    """support_common as the layer deploys it, compiled to bytecode by the layer's own Makefile, in a
+    folder removed at exit. Imported from the source tree instead, every fresh interpreter would
+    compile the layer's modules from source when bytecode is not written (PYTHONDONTWRITEBYTECODE)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-layer-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    layer = ROOT / "layers" / "common"
+    subprocess.run(
+        ["make", "-s", "-C", str(layer), "package", f"DIR={folder}", f"PYTHON={sys.executable}"], check=True
+    )
+    return folder
+
+
 def fresh_python(code: str, env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter with only `env` (plus PATH-like basics) from the caller."""
+    """Run `code` in a fresh interpreter with only `env` (plus PATH-like basics) from the caller, the
+    layer imported as deployed (`deployed_layer`)."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "AWS_", "LAMBDA_"))}
     full.update(env)
-    full["PYTHONPATH"] = f"{ROOT}{os.pathsep}{ROOT / 'layers' / 'common'}"
+    full["PYTHONPATH"] = f"{deployed_layer()}{os.pathsep}{ROOT}"
     return subprocess.run(
         [sys.executable, *args, "-c", code], env=full, cwd=ROOT, capture_output=True, text=True, check=True
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +196,23 @@ def test_template_only_notify_and_the_acknowledgement_may_send_mail() -> None:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def test_template_layer_package_ships_unchecked_bytecode_for_every_module(tmp_path: Path) -> None:
+    # GIVEN the layer's own code packaged by the recipe its sam build runs
+    layer = ROOT / "layers" / "common"
+    subprocess.run(
+        ["make", "-s", "-C", str(layer), "package", f"DIR={tmp_path}", f"PYTHON={sys.executable}"], check=True
+    )
+    sources = sorted(tmp_path.rglob("*.py"))
+    # WHEN each module's bytecode is looked up where the interpreter looks for it
+    compiled = {source: Path(importlib.util.cache_from_source(str(source))) for source in sources}
+    # THEN every module of support_common is there, compiled, and trusted without a look at its
+    # source (a read-only layer cannot be recompiled and rewritten on a cold start)
+    assert {s.relative_to(tmp_path) for s in sources} == {
+        s.relative_to(layer) for s in (layer / "support_common").rglob("*.py")
+    }
+    for source, pyc in compiled.items():
+        assert pyc.is_file(), source
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b01, (source, flags)
