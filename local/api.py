@@ -164,9 +164,11 @@ class HttpApi:
         # The dashboard (web/) is served on the API's own origin: no CORS between them locally.
         self.web = LocalWeb(stack.info, aws_endpoint_url=stack.aws_endpoint_url)
         stack.info["web_url"] = stack.info["api_url"] + "/"
-        # The template gives escalate the execute-api URL for its pages' ack links; locally that is
-        # this server, known only now (escalate reads its settings on its first event, later).
+        # The template gives escalate the execute-api URL for its pages' ack links, and every function
+        # the dashboard's URL for ticket links; locally both are this server, known only now (the
+        # functions read their settings on their first event, later).
         os.environ["API_URL"] = stack.info["api_url"]
+        os.environ["DASHBOARD_URL"] = stack.info["api_url"]
 
         def serve() -> None:
             logs.set_part("api")

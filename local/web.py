@@ -5,12 +5,18 @@ Content-Security-Policy whose `connect-src` is this origin instead of the API an
 token needed. `config.json` is generated: it tells the page to call the API on its own origin and
 to offer the demo sign-in. `POST /local/sign-in` hands out the demo ID tokens that the stack
 minted at start, so that a browser can sign in without a hosted UI; nothing like it deploys.
+
+A ticket link in a page or an email (`<DASHBOARD_URL>/tickets/<id>`, the stack sets DASHBOARD_URL
+to this origin) is the API's `GET /tickets/{id}` path too. A browser's navigation to it gets the
+page, as the deployed site's fallback gives it; any other request (the page's own fetch with its
+token, curl, a script) is the API's.
 """
 
 from __future__ import annotations
 
 import json
 import mimetypes
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,9 @@ _TYPES = {
     ".json": "application/json",
     ".webmanifest": "application/manifest+json",
 }
+
+# The paths the page routes itself (web/js/main.js, boot): ticket links.
+_DEEP_LINK = re.compile(r"^/tickets/[A-Za-z0-9-]{1,32}/?$")
 
 log = logs.get("web")
 
@@ -82,6 +91,8 @@ class LocalWeb:
             return None
         if request.path == "/config.json":
             return self._static(json.dumps(self.config()).encode(), ".json")
+        if _DEEP_LINK.match(request.path) and _navigation(request):
+            return self._static((self.root / "index.html").read_bytes(), ".html")
         file = self._file(request.path)
         if file is None:
             return None
@@ -135,3 +146,13 @@ class LocalWeb:
     def _error(status: int, message: str, field: str | None = None) -> Response:
         body = {"message": message, "errors": [{"field": field, "reason": message}]}
         return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+def _navigation(request: Request) -> bool:
+    """A browser loading a document: what it sends when a person opens a link, never on a fetch."""
+    if "Authorization" in request.headers:
+        return False
+    mode = request.headers.get("Sec-Fetch-Mode")
+    if mode is not None:
+        return mode == "navigate"
+    return "text/html" in request.headers.get("Accept", "")

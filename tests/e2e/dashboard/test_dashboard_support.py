@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import smtplib
 import uuid
 from email.message import EmailMessage
@@ -9,7 +10,7 @@ from email.message import EmailMessage
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import RunningStack, http, wait_for
+from tests.e2e.conftest import PageCollector, RunningStack, http, wait_for
 from tests.e2e.dashboard.conftest import Dashboard
 from tests.e2e.dashboard.helpers import create, read, token, unique
 
@@ -231,3 +232,24 @@ def test_dashboard_overview_charts_count_what_the_api_lists(dashboard: Dashboard
     assert page.locator("svg.chart rect.s-task").count() >= 1
     expect(page.locator("[data-metric=ack-median]")).to_contain_text("Median")
     dashboard.shot("support-overview")
+
+
+def test_dashboard_ticket_link_in_a_page_opens_the_ticket_after_sign_in(
+    dashboard: Dashboard, stack: RunningStack, pages: PageCollector
+) -> None:
+    # GIVEN an urgent incident whose page reached the pager queue
+    ticket = create(stack, type="incident", priority="urgent", title=unique("Storefront down"))
+    [page_sent] = wait_for("the page", lambda: pages.for_ticket(ticket["id"]), timeout=30)
+    link = json.loads(page_sent["Message"])["link"]
+    # THEN its ticket link points at this stack's dashboard, not at a placeholder domain
+    assert link == f"{stack.api_url}/tickets/{ticket['id']}"
+    # AND a script reading that URL without a token still gets the API's answer, not the page
+    assert http(stack, "GET", f"/tickets/{ticket['id']}").status == 401
+    # WHEN the on-call engineer opens the link in a browser and signs in
+    page = dashboard.page
+    page.goto(link)
+    page.get_by_role("button", name="Sign in as support").click()
+    # THEN the ticket itself is on the screen
+    expect(page.get_by_role("heading", level=1)).to_contain_text(ticket["id"])
+    expect(page.locator(".details")).to_be_visible()
+    expect(page.get_by_text(ticket["title"]).first).to_be_visible()
