@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
+from moto.scheduler.models import scheduler_backends
 
 from local import cfn
 from local.api import claim_strings, compile_route
-from local.schedules import due_time
+from local.schedules import ScheduleRunner, due_time
 from local.smtp import parse_verdicts, rule_matches
 from local.streams import StreamPoller, _MappingState, first_failure
 
@@ -147,3 +151,57 @@ def test_template_stream_mapping_read_for_escalate() -> None:
         pytest.fail("template.yaml has no DynamoDB event on the tickets table's stream")
     assert mappings[0].report_batch_item_failures
     assert mappings[0].filter_patterns
+
+
+class _Target:
+    """A local function that records what it was invoked with."""
+
+    folder = "escalate"
+    name = "support-desk-escalate"
+    arn = f"arn:aws:lambda:eu-west-1:{cfn.ACCOUNT_ID}:function:support-desk-escalate"
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def invoke(self, event: Any) -> None:
+        self.events.append(event)
+
+
+def test_schedule_runner_tick_with_many_waiting_timers_reads_moto_and_calls_only_to_delete() -> None:
+    with mock_aws():
+        # GIVEN a group with 300 timers far in the future and one that is due
+        client = boto3.client("scheduler", region_name="eu-west-1")
+        client.create_schedule_group(Name="paging")
+        target = _Target()
+
+        def schedule(name: str, at: str) -> None:
+            client.create_schedule(
+                Name=name,
+                GroupName="paging",
+                ScheduleExpression=f"at({at})",
+                FlexibleTimeWindow={"Mode": "OFF"},
+                ActionAfterCompletion="DELETE",
+                Target={
+                    "Arn": target.arn,
+                    "RoleArn": f"arn:aws:iam::{cfn.ACCOUNT_ID}:role/scheduler",
+                    "Input": json.dumps({"action": "sla", "name": name}),
+                },
+            )
+
+        for n in range(300):
+            schedule(f"sla-later-{n}", "2099-01-01T00:00:00")
+        schedule("sla-due", "2020-01-01T00:00:00")
+        runner = ScheduleRunner()
+        runner.client, runner.group, runner.by_arn = client, "paging", {target.arn: target}  # type: ignore[dict-item]
+        runner.backend = scheduler_backends[cfn.ACCOUNT_ID]["eu-west-1"]
+        calls: list[str] = []
+        client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+        # WHEN the runner ticks twice
+        runner.tick()
+        runner.tick()
+        # THEN the due timer ran once and was deleted, and waiting timers cost no request at all
+        # (paging ListSchedules sorts the whole group for every page of 50)
+        assert target.events == [{"action": "sla", "name": "sla-due"}]
+        assert calls == ["DeleteSchedule"]
+        remaining = client.get_paginator("list_schedules").paginate(GroupName="paging").build_full_result()
+        assert len(remaining["Schedules"]) == 300
