@@ -184,7 +184,7 @@ class Runner:
         print_banner = banner({**data, "_stack_file": str(config.stack_file.resolve())})
         logs.emit(print_banner)
         log.info("up in %.1fs; stack.json at %s", time.monotonic() - started, config.stack_file)
-        self.stop_requested.wait()
+        wait_until(self.stop_requested)
         log.info("stopping")
         self._stop()
         log.info("stopped")
@@ -248,6 +248,15 @@ class Runner:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop_requested.set()
+
+
+def wait_until(event: threading.Event, poll: float = 0.25) -> None:
+    """Block until `event` is set, waking every `poll` seconds. The kernel may hand SIGTERM or
+    SIGINT to any of the stack's threads: a signal taken by another thread interrupts no wait of
+    the main thread, and Python runs the handler (which sets the event) only once the main thread
+    wakes. An untimed wait would then sleep through Ctrl-C until a second one happened to reach it."""
+    while not event.wait(poll):
+        pass
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

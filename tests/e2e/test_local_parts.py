@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -205,3 +208,29 @@ def test_schedule_runner_tick_with_many_waiting_timers_reads_moto_and_calls_only
         assert calls == ["DeleteSchedule"]
         remaining = client.get_paginator("list_schedules").paginate(GroupName="paging").build_full_result()
         assert len(remaining["Schedules"]) == 300
+
+
+_SIGNAL_ON_ANOTHER_THREAD = """
+import signal, threading, time
+from local.__main__ import wait_until
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+def worker():
+    time.sleep(0.3)
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+threading.Thread(target=worker, daemon=True).start()
+wait_until(stop)
+print("stopped")
+"""
+
+
+def test_stack_stop_wait_ends_when_sigterm_lands_on_another_thread() -> None:
+    # GIVEN the stack's wait for a stop, and a SIGTERM the kernel hands to a worker thread (the API
+    # server's, the pollers': any thread may take a process's signal)
+    root = Path(__file__).resolve().parents[2]
+    # WHEN the signal arrives
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_ON_ANOTHER_THREAD], cwd=root, capture_output=True, text=True, timeout=10
+    )
+    # THEN the main thread stops waiting (an untimed wait slept through it until the timeout)
+    assert done.returncode == 0 and done.stdout.strip() == "stopped", done.stderr
