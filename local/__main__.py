@@ -42,8 +42,9 @@ def parts() -> list[Callable[[], Part]]:
     from local.schedules import ScheduleRunner
     from local.smtp import SmtpInbound
     from local.streams import StreamPoller
+    from local.tokens import TokenRenewer
 
-    return [HttpApi, SmtpInbound, StreamPoller, ScheduleRunner, PagerConsole, Outbox]
+    return [HttpApi, SmtpInbound, StreamPoller, ScheduleRunner, PagerConsole, Outbox, TokenRenewer]
 
 
 def _env_int(name: str, default: int) -> int:
@@ -81,6 +82,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         metavar="EMAIL:TENANT",
         help="another user (repeatable; tenant `support` = staff); its token: tokens.<email> in stack.json",
     )
+    parser.add_argument(
+        "--token-margin",
+        type=float,
+        default=1800.0,
+        help="seconds: users are signed in again when their ID token (valid an hour) has less left",
+    )
+    parser.add_argument("--token-check-interval", type=float, default=60.0, help="seconds between token checks")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs, moto's requests included")
     args = parser.parse_args(argv)
     return Config(
@@ -94,6 +102,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         metrics=args.metrics,
         verbose=args.verbose,
         users=tuple(args.users),
+        token_margin=args.token_margin,
+        token_check_interval=args.token_check_interval,
     )
 
 

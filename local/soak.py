@@ -124,7 +124,7 @@ class Stack:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        stack_file = state_dir / "stack.json"
+        stack_file = self.stack_file = state_dir / "stack.json"
         deadline = time.monotonic() + 90
         while not stack_file.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -201,6 +201,10 @@ class Soak:
         tokens = stack.info["tokens"]
         self.customers = [(str(tokens["customer"]), "acme"), (str(tokens[SECOND_USER]), "globex")]
         self.staff = str(tokens["support"])
+        # The stack renews ID tokens before their hour ends (local/tokens.py) and writes them into
+        # stack.json: a client that meets a 401 reads them again, as the dashboard signs in again.
+        self._latest: dict[str, str] = {key: str(value) for key, value in tokens.items()}
+        self._successor: dict[str, str] = {}
 
     # --- the dashboard clients --------------------------------------------------------------
 
@@ -233,9 +237,36 @@ class Soak:
         self.result.seconds = time.monotonic() - started
         return self.result
 
+    def _current(self, token: str) -> str:
+        with self.lock:
+            while token in self._successor:
+                token = self._successor[token]
+        return token
+
+    def _request(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+        """One request with the newest token of its user; after a 401, once more with a renewed one."""
+        token = self._current(token)
+        status, answer = request(self.api, method, path, token, body)
+        if status == 401:
+            data = json.loads(self.stack.stack_file.read_text())
+            with self.lock:
+                for key, fresh in data.get("tokens", {}).items():
+                    old = self._latest.get(key)
+                    if old is not None and old != fresh:
+                        self._successor[old] = fresh
+                    self._latest[key] = fresh
+                renewed = token
+                while renewed in self._successor:
+                    renewed = self._successor[renewed]
+                if renewed != token:
+                    self.result.counts["token renewed"] += 1
+            if renewed != token:
+                status, answer = request(self.api, method, path, renewed, body)
+        return status, answer
+
     def _timed(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
         began = time.perf_counter()
-        status, answer = request(self.api, method, path, token, body)
+        status, answer = self._request(method, path, token, body)
         took = (time.perf_counter() - began) * 1000
         if not self.measuring:
             return status, answer
@@ -358,7 +389,7 @@ class Soak:
         """Every ticket answered 201 is readable; every mail accepted became a ticket (urgent: paged)."""
         token_of = {tenant: token for token, tenant in self.customers}
         for ticket_id in list(self.result.accepted):
-            status, _ = request(self.api, "GET", f"/tickets/{ticket_id}", self.staff)
+            status, _ = self._request("GET", f"/tickets/{ticket_id}", self.staff)
             if status != 200:
                 self.result.unreadable.append(f"{ticket_id}: {status}")
         wanted = set(self.mail_subjects)
@@ -379,7 +410,7 @@ class Soak:
         tickets: list[dict[str, Any]] = []
         path = f"/tickets?limit=100&type={kind}"
         while True:
-            status, answer = request(self.api, "GET", path, token)
+            status, answer = self._request("GET", path, token)
             if status != 200:
                 self.result.errors.append(f"list for read-back: {status} {str(answer)[:200]}")
                 return tickets

@@ -41,6 +41,8 @@ class Config:
     metrics: bool = False
     verbose: bool = False
     users: tuple[UserSpec, ...] = ()  # --user EMAIL:TENANT: more users, tokens under tokens.<email>
+    token_margin: float = 1800.0  # renew a user's ID token (valid an hour) when less than this remains
+    token_check_interval: float = 60.0
 
     @property
     def outbox_dir(self) -> Path:

@@ -2,7 +2,8 @@
 
 A user is created as an operator would (the admin APIs: no sign-up), given a random password that
 the template's policy accepts, and signed in for an ID token. The token goes into stack.json under
-`tokens.<email>`, beside `tokens.customer` and `tokens.support`.
+`tokens.<email>`, beside `tokens.customer` and `tokens.support` (`local/tokens.py` renews them
+before they expire).
 
     python -m local --user bob@globex.example:globex            # at start; repeat for more
     python -m local.users add bob@globex.example:globex         # against a running stack
@@ -47,16 +48,21 @@ def parse_user(text: str) -> UserSpec:
 
 def create_user(idp: Any, pool_id: str, client_id: str, email: str, *, tenant: str = "", group: str = "") -> str:
     """Create a user through the admin APIs, as an operator would, and sign it in for an ID token."""
-    from local.stack import demo_password
-
     attributes = [{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}]
     if tenant:
         attributes.append({"Name": "custom:tenant", "Value": tenant})
     idp.admin_create_user(UserPoolId=pool_id, Username=email, UserAttributes=attributes, MessageAction="SUPPRESS")
-    password = demo_password()
-    idp.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
     if group:
         idp.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName=group)
+    return sign_in(idp, pool_id, client_id, email)
+
+
+def sign_in(idp: Any, pool_id: str, client_id: str, email: str) -> str:
+    """A fresh ID token for an existing user: a new random password, then the admin sign-in."""
+    from local.stack import demo_password
+
+    password = demo_password()
+    idp.admin_set_user_password(UserPoolId=pool_id, Username=email, Password=password, Permanent=True)
     result = idp.admin_initiate_auth(
         UserPoolId=pool_id,
         ClientId=client_id,
@@ -89,12 +95,18 @@ def add_to_running_stack(stack_file: Path, users: Sequence[UserSpec]) -> dict[st
     )
     tokens = {u.email: create(idp, data["user_pool_id"], data["user_pool_client_id"], u) for u in users}
     # Read again just before writing: a concurrent `add` loses nothing but its own race.
+    record_tokens(stack_file, tokens)
+    return tokens
+
+
+def record_tokens(stack_file: Path, tokens: dict[str, str]) -> None:
+    """Merge `tokens` into stack.json, read just before the write: a concurrent writer loses nothing
+    but its own race, and a reader never sees half a file."""
     data = json.loads(stack_file.read_text())
     data.setdefault("tokens", {}).update(tokens)
     partial = stack_file.with_suffix(".part")
     partial.write_text(json.dumps(data, indent=2) + "\n")
     partial.replace(stack_file)
-    return tokens
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,11 +7,15 @@ absolute times.
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from local.soak import SoakConfig, report, soak
+from local.soak import Soak, SoakConfig, report, soak
 
 pytestmark = pytest.mark.e2e
 
@@ -36,3 +40,44 @@ def test_soak_mixed_load_memory_bounded_latency_flat_every_urgent_paged_once(tmp
     # AND memory grew by little, and the last window is about as fast as the first
     assert result.rss_end_mb - result.rss_start_mb < MAX_RSS_GROWTH_MB, figures
     assert result.latency_ratio < MAX_LATENCY_RATIO, figures
+
+
+class _OnlyNewToken(BaseHTTPRequestHandler):
+    """An API that has moved on to renewed tokens: the old one is a 401, as once it expires."""
+
+    def do_GET(self) -> None:
+        ok = self.headers.get("Authorization") == "Bearer new-customer"
+        body = json.dumps({"items": []} if ok else {"message": "Unauthorized"}).encode()
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_soak_client_after_401_reads_renewed_token_from_stack_json(tmp_path: Path) -> None:
+    # GIVEN a soak client holding the start's tokens, and a stack.json where the stack renewed them
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OnlyNewToken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        start = {"customer": "old-customer", "support": "old-support", "bob@globex.example": "old-bob"}
+        stack_file = tmp_path / "stack.json"
+        stack_file.write_text(json.dumps({"tokens": {**start, "customer": "new-customer"}}))
+        stack = SimpleNamespace(
+            info={"api_url": f"http://127.0.0.1:{server.server_address[1]}", "tokens": start, "pid": 0},
+            stack_file=stack_file,
+        )
+        client = Soak(SoakConfig(), stack)  # type: ignore[arg-type]
+        # WHEN it sends a request with the old token, then another
+        first = client._request("GET", "/tickets", "old-customer")
+        second = client._request("GET", "/tickets", "old-customer")
+        # THEN the 401 made it read the renewed token and retry, and later requests use it at once
+        assert first[0] == 200 and second[0] == 200
+        assert client.result.counts["token renewed"] == 1
+        # AND a token the stack did not renew stays a 401 (no retry loop)
+        assert client._request("GET", "/tickets", "old-support")[0] == 401
+    finally:
+        server.shutdown()

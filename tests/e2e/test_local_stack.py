@@ -386,6 +386,33 @@ def test_stack_sigterm_leaves_no_process_or_port(tmp_path: Path) -> None:
     assert re.search(r"stopped", running.log_tail())
 
 
+def test_stack_renews_tokens_before_they_expire_for_scripts_and_the_sign_in(tmp_path: Path) -> None:
+    # GIVEN a stack that renews any token with less than 4000 s left (all of them: they last an
+    # hour), checking twice a second, and the customer's token it wrote at start
+    running = start_stack(tmp_path / "state", ["--token-margin", "4000", "--token-check-interval", "0.5"])
+    try:
+        stack_file = running.state_dir / "stack.json"
+        first = running.info["tokens"]["customer"]
+
+        def renewed() -> str | None:
+            token = json.loads(stack_file.read_text())["tokens"]["customer"]
+            return token if token != first else None
+
+        # WHEN a check comes round
+        fresh = wait_for("a renewed token in stack.json", renewed, timeout=30)
+        # THEN the new token is a valid ID token of the same user, later to expire, and the API takes it
+        old_claims = jwt.decode(first, options={"verify_signature": False})
+        new_claims = jwt.decode(fresh, options={"verify_signature": False})
+        assert new_claims["email"] == old_claims["email"] and new_claims["exp"] >= old_claims["exp"]
+        assert http(running, "GET", "/tickets", token=fresh).status == 200
+        # AND the dashboard's demo sign-in hands out a renewed token too, not the one from the start
+        signed = http(running, "POST", "/local/sign-in", body={"role": "customer"})
+        assert signed.status == 200 and signed.body["id_token"] != first
+        assert http(running, "GET", "/tickets", token=signed.body["id_token"]).status == 200
+    finally:
+        stop_stack(running)
+
+
 def test_schedule_due_repage_pages_next_level_and_is_deleted(
     stack: RunningStack, customer_token: str, pages: PageCollector
 ) -> None:
