@@ -239,8 +239,12 @@ class Soak:
 
     def _current(self, token: str) -> str:
         with self.lock:
-            while token in self._successor:
-                token = self._successor[token]
+            return self._newest(token)
+
+    def _newest(self, token: str) -> str:
+        """The last renewal of `token` (itself if never renewed); the caller holds the lock."""
+        while token in self._successor:
+            token = self._successor[token]
         return token
 
     def _request(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
@@ -255,9 +259,7 @@ class Soak:
                     if old is not None and old != fresh:
                         self._successor[old] = fresh
                     self._latest[key] = fresh
-                renewed = token
-                while renewed in self._successor:
-                    renewed = self._successor[renewed]
+                renewed = self._newest(token)
                 if renewed != token:
                     self.result.counts["token renewed"] += 1
             if renewed != token:
