@@ -5,7 +5,8 @@ clients (customers of two tenants and one staff member) send seeded, mixed reque
 creates, urgent incidents, comments (one character or a paragraph), creates that name a related
 ticket that does not exist or belongs to the other tenant (a cancelled DynamoDB transaction and a
 422), lists and reads. Halfway through, a burst of mail arrives over SMTP (urgent and questions).
-Then every ticket accepted is read back, and the pager queue is drained.
+The pager queue is drained as the pages come (local/pagecount.py); afterwards every ticket
+accepted is read back and the last pages are awaited.
 
 Reported: the stack's resident memory (RSS) after the warm-up and at the end of each window of
 requests, latency p50/p99 per window, and pages per urgent incident. `make test` runs a short
@@ -18,7 +19,6 @@ import argparse
 import json
 import os
 import random
-import re
 import signal
 import smtplib
 import statistics
@@ -37,9 +37,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from local.pagecount import PageCounter
+
 ROOT = Path(__file__).resolve().parents[1]
 SECOND_USER = "bob@globex.example"
-_PAGE_SUBJECT = re.compile(r"\b([A-Z]{3}-[0-9A-Z]{6})\b")
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 WARMUP_TICKETS = 30  # per customer: lists are full pages before the first window starts
 
@@ -75,6 +76,7 @@ class SoakResult:
     urgent: list[str] = field(default_factory=list)  # urgent incidents: API and mail
     urgent_after_cancel: int = 0
     pages: Counter[str] = field(default_factory=Counter)  # ticket id -> level-1 pages
+    pages_read: int = 0  # every page, re-pages included
     mails_missing: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -218,6 +220,8 @@ class Soak:
                 owned[n].append(self._create(token, {"type": "question", "title": f"warm-up {i}"}))
         self.result.rss_start_mb = rss_mb(pid)
         self.measuring = True
+        pages = self._page_counter()  # drains the pager queue while the load runs
+        pages.start()
         quota = self.config.requests // (self.config.clients + 1)
         threads = [
             threading.Thread(target=self._customer, args=(n, owned[n], quota), daemon=True)
@@ -232,7 +236,10 @@ class Soak:
             thread.join()
         self._summarize_windows(pid)
         self._read_back()
-        self._collect_pages()
+        self.result.pages = pages.finish(lambda: list(self.result.urgent), self.config.timeout)
+        self.result.pages_read = pages.messages
+        if pages.error:
+            self.result.errors.append(pages.error)
         self.result.rss_end_mb = rss_mb(pid)
         self.result.seconds = time.monotonic() - started
         return self.result
@@ -421,7 +428,7 @@ class Soak:
                 return tickets
             path = f"/tickets?limit=100&type={kind}&next_token={urllib.parse.quote(answer['next_token'])}"
 
-    def _collect_pages(self) -> None:
+    def _page_counter(self) -> PageCounter:
         import boto3
 
         sqs = boto3.client(
@@ -431,26 +438,7 @@ class Soak:
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106 - moto's fake credentials, not a secret
         )
-        queue = self.stack.info["pager_queue_url"]
-        deadline = time.monotonic() + self.config.timeout
-        quiet_since = time.monotonic()
-        # Until every urgent incident has paged, then two quiet seconds more: a duplicate shows.
-        while time.monotonic() < deadline:
-            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
-            messages = got.get("Messages", [])
-            for message in messages:
-                envelope = json.loads(message["Body"])
-                level = (envelope.get("MessageAttributes") or {}).get("escalation_level", {}).get("Value")
-                found = _PAGE_SUBJECT.search(str(envelope.get("Subject", "")))
-                if found and str(level) == "1":
-                    self.result.pages[found.group(1)] += 1
-                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-            if messages:
-                quiet_since = time.monotonic()
-            elif not self.result.unpaged and time.monotonic() - quiet_since > 2:
-                return
-            else:
-                time.sleep(0.2)
+        return PageCounter(sqs, str(self.stack.info["pager_queue_url"]))
 
 
 def soak(config: SoakConfig, state_dir: Path | None = None) -> SoakResult:
@@ -485,7 +473,8 @@ def report(result: SoakResult) -> str:
         f" mails missing {len(result.mails_missing)}",
         f"urgent incidents {len(result.urgent)} ({result.urgent_after_cancel} created after a cancelled"
         f" transaction): paged once {len(result.urgent) - len(result.unpaged)}, not exactly once"
-        f" {len(result.unpaged)}; pages of non-urgent tickets {len(result.unexpected_pages)}",
+        f" {len(result.unpaged)}; pages of non-urgent tickets {len(result.unexpected_pages)};"
+        f" pages read {result.pages_read} (re-pages included)",
     ]
     lines += [f"  error: {e}" for e in result.errors[:10]]
     return "\n".join(lines)
