@@ -75,7 +75,7 @@ bench: $(STAMP)
 fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(PY) -m pytest tests/e2e/test_api_fuzz.py tests/unit/test_mail_hostile.py
 
-# Not in `make test`: about half an hour on a laptop. The bounded version is tests/e2e/test_local_soak.py.
+# Not in `make test`: about an hour on a 2-core machine. The bounded version is tests/e2e/test_local_soak.py.
 load: $(STAMP)
 	$(PY) -m local.soak --requests 50000 --clients 4 --mail 500 --windows 10
 
